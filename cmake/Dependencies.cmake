@@ -1,0 +1,13 @@
+# Every outside library gpumod uses, all from Debian 12 packages (see Makefile `deps`).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(SYSTEMD IMPORTED_TARGET libsystemd)
+if(GPUMOD_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
