@@ -19,6 +19,7 @@ namespace gpumod::core {
 struct SimulatedGpu {
   std::string name;
   std::int64_t total_mib = 0;
+  bool only_without_gpu = true;  // false: simulate even when a real GPU is present
 };
 
 struct Settings {

@@ -62,6 +62,22 @@ std::optional<SupervisorKind> parse_supervisor_kind(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(RestartPolicy policy) {
+  switch (policy) {
+    case RestartPolicy::never: return "no";
+    case RestartPolicy::on_failure: return "on-failure";
+    case RestartPolicy::always: return "always";
+  }
+  return "no";
+}
+
+std::optional<RestartPolicy> parse_restart_policy(std::string_view text) {
+  if (text == "no" || text == "never") return RestartPolicy::never;
+  if (text == "on-failure") return RestartPolicy::on_failure;
+  if (text == "always") return RestartPolicy::always;
+  return std::nullopt;
+}
+
 std::string SourceLocation::to_string() const {
   std::string out = file.empty() ? "<unknown>" : file;
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);

@@ -16,6 +16,7 @@ namespace gpumod::core {
 enum class DriverKind { llamacpp, vllm, http, docker };       // "fastapi" in YAML reads as http
 enum class SleepMode { none, l1, l2, router };
 enum class SupervisorKind { process, systemd };
+enum class RestartPolicy { never, on_failure, always };
 
 std::string_view to_string(DriverKind kind);
 std::string_view to_string(SleepMode mode);
@@ -23,6 +24,8 @@ std::string_view to_string(SupervisorKind kind);
 std::optional<DriverKind> parse_driver_kind(std::string_view text);   // accepts "fastapi"
 std::optional<SleepMode> parse_sleep_mode(std::string_view text);
 std::optional<SupervisorKind> parse_supervisor_kind(std::string_view text);
+std::string_view to_string(RestartPolicy policy);
+std::optional<RestartPolicy> parse_restart_policy(std::string_view text);  // no|never, on-failure, always
 
 // Runtime state of a service, as observed. The reason says why (shown to people).
 enum class ServiceState { stopped, starting, running, loading, sleeping, unhealthy, failed, unknown };
@@ -55,6 +58,13 @@ struct Service {
   std::map<std::string, std::string> unit_vars;
   std::vector<std::string> depends_on;
   SupervisorKind supervisor = SupervisorKind::process;
+  std::chrono::seconds stop_timeout{30};     // SIGTERM, then SIGKILL after this
+  RestartPolicy restart = RestartPolicy::on_failure;
+  int max_restarts = 3;                      // restart budget within restart_window
+  std::chrono::seconds restart_window{600};
+  std::vector<std::string> command;          // explicit argv (http driver, or an override)
+  std::map<std::string, std::string> env;    // extra environment for the process
+  std::string gpu;                           // GPU UUID or index the service runs on ("" = default)
   SourceLocation defined_at;
 
   // True when the service can sleep: the driver supports it and sleep_mode is not none.
