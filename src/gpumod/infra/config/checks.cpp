@@ -73,7 +73,7 @@ void check_dependencies(const std::vector<ParsedService>& services,
       const auto& dep = p.service.depends_on[i];
       if (!by_id.contains(dep)) {
         diags.error(p.depends_on_at[i],
-                    "depends_on: unknown service '" + dep + "'" + util::did_you_mean(dep, ids));
+                    "depends_on: unknown service '" + dep + "'" + suggest(dep, ids));
       }
     }
   }
@@ -134,7 +134,7 @@ void check_config(std::vector<ParsedService>& services, std::vector<ParsedMode>&
       const auto it = by_id.find(sid);
       if (it == by_id.end()) {
         diags.error(where, "mode '" + m.id + "': unknown service '" + sid + "'" +
-                               util::did_you_mean(sid, ids));
+                               suggest(sid, ids));
         continue;
       }
       if (const auto first = seen.find(sid); first != seen.end()) {

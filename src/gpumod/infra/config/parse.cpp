@@ -196,7 +196,7 @@ class Reader {
 
   void unknown_key(const Field& f, const std::vector<std::string>& known, std::string_view in) {
     error(f.key_at, "unknown key '" + f.label + "' in " + std::string(in) +
-                        util::did_you_mean(f.key, known));
+                        suggest(f.key, known));
   }
 
   void missing_key(const YAML::Node& map, std::string_view label) {
@@ -253,7 +253,7 @@ class Reader {
     if (!value) return std::nullopt;
     if (contains(choices, *value)) return value;
     error(f.value_at, f.label + ": expected one of " + util::join(choices, ", ") + ", got '" +
-                          *value + "'" + util::did_you_mean(*value, choices));
+                          *value + "'" + suggest(*value, choices));
     return std::nullopt;
   }
 
@@ -358,6 +358,17 @@ bool require_top_mapping(Reader& r, const YAML::Node& doc, std::string_view what
 }
 
 }  // namespace
+
+std::string suggest(std::string_view word, const std::vector<std::string>& candidates) {
+  if (auto close = util::did_you_mean(word, candidates); !close.empty()) return close;
+  if (word.size() < 3) return "";
+  for (const auto& c : candidates) {
+    if (c.size() >= 3 && (c.starts_with(word) || word.starts_with(c))) {
+      return " (did you mean '" + c + "'?)";
+    }
+  }
+  return "";
+}
 
 std::optional<ParsedService> parse_preset(const std::string& text, const std::string& file,
                                           const EnvLookup& getenv, Diagnostics& diags) {

@@ -30,6 +30,10 @@ class Diagnostics {
   std::vector<ConfigDiagnostic> m_notes;
 };
 
+// " (did you mean 'x'?)" or "": util::did_you_mean, and failing that a candidate that the word
+// starts with or that starts with the word ("vram_margin" -> "vram_margin_mib").
+std::string suggest(std::string_view word, const std::vector<std::string>& candidates);
+
 // A preset as read, with where its linked values were written (for cross-file messages).
 struct ParsedService {
   core::Service service;
