@@ -10,7 +10,7 @@
 
 #include "gpumod/core/config.hpp"
 #include "gpumod/infra/config/expand.hpp"
-#include "gpumod/infra/config/loader.hpp"
+#include "gpumod/infra/config/config_loader.hpp"
 
 namespace gpumod::infra::config::detail {
 

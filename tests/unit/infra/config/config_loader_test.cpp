@@ -1,4 +1,4 @@
-#include "gpumod/infra/config/loader.hpp"
+#include "gpumod/infra/config/config_loader.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,8 @@
 // The configuration loader: reads a configuration root (presets/, modes/, gpumod.yaml), validates
 // every file and the links between them, and builds a core::Config. It collects ALL problems in
 // one pass (errors, and notes that do not block) with file:line:col, so people fix them together.
+// This header is the module's front door: it also brings resolve_config_root and
+// config_fingerprint (root.hpp) and expand_vars (expand.hpp).
 // Thread-safety: reentrant; reads files and (for $VAR expansion) the environment given.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include "gpumod/core/config.hpp"
 #include "gpumod/core/service.hpp"
 #include "gpumod/infra/config/expand.hpp"
+#include "gpumod/infra/config/root.hpp"
 #include "gpumod/util/result.hpp"
 
 namespace gpumod::infra::config {
