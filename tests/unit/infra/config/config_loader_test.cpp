@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <numeric>
 
 #include "gpumod/util/strings.hpp"
 #include "unit/infra/config/temp_config.hpp"
