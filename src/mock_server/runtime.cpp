@@ -92,7 +92,7 @@ void log_buffer_lines(std::string_view prefix, std::int64_t total_mib) {
   const std::int64_t model_c = total_c - kv_c - compute_c;
   auto fmt = [](std::int64_t c) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%8lld.%02lld", static_cast<long long>(c / 100), static_cast<long long>(c % 100));
+    std::snprintf(buf, sizeof buf, "%5lld.%02lld", static_cast<long long>(c / 100), static_cast<long long>(c % 100));
     return std::string(buf);
   };
   const std::string p(prefix);
