@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <set>
 
-#include "gpumod/infra/gpu/sim_ledger.hpp"
 #include "gpumod/util/strings.hpp"
 
 namespace gpumod::mock {

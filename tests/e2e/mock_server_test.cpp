@@ -466,3 +466,33 @@ TEST_F(MockServerTest, HttpFlavourServesItsHealthPathAndUnhealthyFault) {
 
 }  // namespace
 }  // namespace gpumod
+
+namespace gpumod {
+namespace {
+
+TEST_F(MockServerTest, IdleModelSleepsToItsResidueAndWakesOnRequest) {
+  add_model("a");
+  std::ofstream(m_dir / "presets.ini") << "[a]\nsleep-idle-seconds = 0\n";
+  start_router({"--models-preset", (m_dir / "presets.ini").string(), "--mock-vram-mib", "2764",
+                "--mock-sleep-residue-mib", "584"});
+  ASSERT_EQ(post("/models/load", {{"model", "a"}})->status, 200);
+  ASSERT_TRUE(await_status("a", "sleeping")) << m_child->output();
+  EXPECT_EQ(ledger_mib(), 584);
+  auto r = post("/v1/chat/completions", {{"model", "a"}, {"messages", json::array()}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(m_child->output().find("woke up"), std::string::npos);
+}
+
+TEST_F(MockServerTest, CrashFaultsEndTheProcessWithASignal) {
+  auto& child = start({"serve", "org/model", "--mock-fault", "crash-on-start"}, false);
+  EXPECT_EQ(child.wait_exit(10s), 128 + SIGABRT);
+  EXPECT_TRUE(infra::gpu::read_ledger(ledger_dir()).empty());
+
+  add_model("solo");
+  auto& single = start({"--model", (models_dir() / "solo.gguf").string(), "--mock-fault", "crash-after-ms=30"}, false);
+  EXPECT_EQ(single.wait_exit(10s), 128 + SIGABRT);
+}
+
+}  // namespace
+}  // namespace gpumod
