@@ -152,7 +152,9 @@ const std::set<std::string, std::less<>>& llama_switch_flags() {
 }
 
 std::expected<Options, UsageError> parse_llama(const std::vector<std::string>& args, Options o) {
-  auto bad = [](std::string msg) { return Err(UsageError{"error: " + std::move(msg), 1}); };
+  auto bad = [](std::string msg) {
+    return Err(UsageError{util::starts_with(msg, "error") ? std::move(msg) : "error: " + msg, 1});
+  };
   std::set<std::string> repeat_seen;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
