@@ -102,9 +102,9 @@ util::Result<std::shared_ptr<NvmlLib>> load_library(const std::vector<std::strin
       lib->file = name;
       break;
     }
+    // The first name's reason is the one that matters (the others are fallbacks).
     const char* e = ::dlerror();
-    if (!errors.empty()) errors += "; ";
-    errors += e ? std::string(e) : name + ": cannot be loaded";
+    if (errors.empty()) errors = e ? std::string(e) : name + ": cannot be loaded";
   }
   if (!lib->handle) {
     return util::fail(ErrorCode::unavailable, "NVML not loadable (" + errors + ")");
