@@ -7,6 +7,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -147,7 +148,11 @@ util::Result<T> run_with_deadline(Fn fn, std::chrono::steady_clock::time_point u
   auto promise = std::make_shared<std::promise<util::Result<T>>>();
   auto future = promise->get_future();
   try {
-    std::thread([promise, fn = std::move(fn)]() mutable { promise->set_value(fn()); }).detach();
+    std::thread([promise, f = std::optional<Fn>(std::move(fn))]() mutable {
+      auto result = (*f)();
+      f.reset();  // let go of the library before the caller can see the result
+      promise->set_value(std::move(result));
+    }).detach();
   } catch (const std::system_error& e) {
     return util::fail(ErrorCode::internal, what + ": cannot start a thread: " + e.what());
   }
