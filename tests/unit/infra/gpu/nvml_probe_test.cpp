@@ -60,9 +60,12 @@ class FakeNvml : public ::testing::Test {
     }
     if (cc.empty()) return;
     const auto lib = s_dir->path() / "libfake-nvml.so";
-    auto r = util::run_capture({cc, "-shared", "-fPIC", "-O1", "-o", lib.string(),
-                                std::string(GPUMOD_SOURCE_DIR) + "/tests/unit/infra/gpu/fake_nvml.c"},
-                               {.deadline = 60s});
+    util::CaptureOptions opts;
+    opts.deadline = 60s;
+    auto r = util::run_capture(
+        {cc, "-shared", "-fPIC", "-O1", "-o", lib.string(),
+         std::string(GPUMOD_SOURCE_DIR) + "/tests/unit/infra/gpu/fake_nvml.c"},
+        opts);
     if (r && r->exit_code == 0) s_lib = new std::string(lib.string());
   }
   static void TearDownTestSuite() {
