@@ -196,7 +196,9 @@ class Stmt {
   }
 
   Stmt& bind(int i, std::string_view v) {
-    note(sqlite3_bind_text(m_stmt, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    // An empty view may have a null data(), which SQLite would bind as NULL: bind "" instead.
+    const char* data = v.data() != nullptr ? v.data() : "";
+    note(sqlite3_bind_text(m_stmt, i, data, static_cast<int>(v.size()), SQLITE_TRANSIENT));
     return *this;
   }
   Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
