@@ -197,6 +197,15 @@ TEST_F(StateStoreTest, NotADatabaseFileIsCorrupt) {
   EXPECT_NE(store.error().message.find(m_path.string()), std::string::npos)
       << store.error().message;
   EXPECT_NE(store.error().message.find("not a SQLite database"), std::string::npos);
+
+  // A short junk file too.
+  {
+    std::ofstream f(m_path, std::ios::trunc);
+    f << "hello\n";
+  }
+  auto small = StateStore::open(m_path, options());
+  ASSERT_FALSE(small.has_value());
+  EXPECT_EQ(small.error().code, util::ErrorCode::corrupt) << small.error().message;
 }
 
 TEST_F(StateStoreTest, SyncInsertsUpdatesKeepsAndDeletes) {
@@ -217,9 +226,13 @@ TEST_F(StateStoreTest, SyncInsertsUpdatesKeepsAndDeletes) {
   rt.state = core::ServiceState::running;
   ASSERT_TRUE(store.upsert_runtime(rt).has_value());
 
+  // A sync with nothing to change commits no write: another connection sees no new data.
+  RawDb watcher(m_path);
+  const std::string version_before = watcher.scalar("PRAGMA data_version");
   set_now(2000);
   auto again = store.sync_config(config);
   ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(watcher.scalar("PRAGMA data_version"), version_before);
   EXPECT_EQ(again->services, (SyncCounts{0, 0, 3, 0}));
   EXPECT_EQ(again->modes, (SyncCounts{0, 0, 2, 0}));
   for (const auto& [id, row] : services_by_id(store)) EXPECT_EQ(row.updated_at_ms, 1000) << id;
@@ -233,6 +246,7 @@ TEST_F(StateStoreTest, SyncInsertsUpdatesKeepsAndDeletes) {
   ASSERT_TRUE(third.has_value()) << third.error().message;
   EXPECT_EQ(third->services, (SyncCounts{1, 1, 1, 1}));
   EXPECT_EQ(third->modes, (SyncCounts{1, 1, 1, 0}));
+  EXPECT_NE(watcher.scalar("PRAGMA data_version"), version_before);
 
   auto rows = services_by_id(store);
   ASSERT_EQ(rows.size(), 3u);
