@@ -187,6 +187,8 @@ class SdBusSystemdManager final : public SystemdManager {
     int r = sd_bus_message_new_method_call(m_bus.get(), &raw, k_dest, path.c_str(), iface, member);
     MessagePtr m(raw);
     if (r < 0) return util::fail(ErrorCode::internal, fmt::format("{}: {}", what, std::strerror(-r)));
+    // Never let the bus start systemd on demand: it is there or it is not.
+    (void)sd_bus_message_set_auto_start(m.get(), 0);
     if (r = append(m.get()); r < 0) {
       return util::fail(ErrorCode::internal, fmt::format("{}: {}", what, std::strerror(-r)));
     }
