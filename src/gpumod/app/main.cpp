@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
 
   register_status_command(root, ctx);
   register_inventory_commands(root, ctx);
+  register_runtime_commands(root, ctx);
   register_config_commands(root, ctx);
   register_simulate_commands(root, ctx);
   register_demo_command(root, ctx);

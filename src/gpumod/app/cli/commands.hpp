@@ -16,5 +16,8 @@ void register_inventory_commands(CLI::App& root, AppContext& ctx);  // service l
 void register_status_command(CLI::App& root, AppContext& ctx);      // status
 void register_simulate_commands(CLI::App& root, AppContext& ctx);   // simulate mode|services
 void register_demo_command(CLI::App& root, AppContext& ctx);        // demo (make run)
+// service start|stop|restart|sleep|wake|status|logs, mode switch, events, daemon ...
+// (after register_inventory_commands: it adds to the service and mode groups)
+void register_runtime_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app
