@@ -644,7 +644,7 @@ util::Status Engine::recover() {
   auto unfinished = m->store.unfinished_switch();
   if (unfinished && *unfinished) {
     const std::string target = (*unfinished)->to_mode;
-    (void)m->store.finish_switch((*unfinished)->id, "failed", "interrupted: the daemon stopped mid-switch; resumed on restart");
+    (void)m->store.finish_switch((*unfinished)->id, infra::state::SwitchState::failed, "interrupted: the daemon stopped mid-switch; resumed on restart");
     m->emit("switch.resumed", "", target, "resuming the switch to " + target + " interrupted by a daemon restart");
     auto r = m->run_switch(target, SwitchOptions{});
     if (!r) return std::unexpected(r.error());

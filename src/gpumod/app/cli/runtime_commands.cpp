@@ -98,9 +98,9 @@ void service_logs(AppContext& ctx, const Flags& f) {
   if (!f.follow) return;
   infra::process::LogFollower follower((*r)["path"].get<std::string>(), false);
   while (true) {
-    auto line = follower.next(std::chrono::milliseconds(3600 * 1000));
-    if (!line) break;
-    ctx.out() << *line << "\n";
+    auto lines = follower.next(std::chrono::milliseconds(3600 * 1000));
+    if (!lines) return ctx.fail(lines.error());
+    for (const auto& line : *lines) ctx.out() << line << "\n";
     ctx.out().flush();
   }
 }
