@@ -73,7 +73,9 @@ util::Result<const core::Config*> AppContext::config() {
   }
   auto loaded = infra::config::load_config_or_error(choice->root);
   if (!loaded) return std::unexpected(loaded.error());
-  loaded->bundled_example = choice->bundled;
+  std::error_code ec;
+  loaded->bundled_example =
+      choice->bundled || fs::equivalent(choice->root, bundled_example_dir(), ec);
   m_config = std::move(*loaded);
   return &*m_config;
 }
