@@ -328,6 +328,36 @@ util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::mi
   return wait_released(pids, "stopping " + key);
 }
 
+// W14: a port answered by someone else's process must never pass for our service.
+util::Status Engine::Impl::check_port_free(const Slot& s) {
+  if (!s.service->port) return {};
+  const int port = *s.service->port;
+  const auto ours = pids_of(s.instance_key);
+  for (const int pid : infra::process::listening_pids_for_port(port)) {
+    if (ours.contains(pid)) continue;
+    auto cmd = infra::process::read_cmdline(pid);
+    return util::fail(ErrorCode::conflict, "port " + std::to_string(port) + " of " + s.service->id +
+                                               " is already in use by pid " + std::to_string(pid) +
+                                               (cmd ? " (" + cmd->substr(0, 120) + ")" : std::string()));
+  }
+  return {};
+}
+
+util::Status Engine::Impl::check_port_owner(const Slot& s) {
+  if (!s.service->port) return {};
+  const int port = *s.service->port;
+  const auto listeners = infra::process::listening_pids_for_port(port);
+  if (listeners.empty()) return {};  // not visible (another user's namespace): nothing to compare
+  const auto ours = pids_of(s.instance_key);
+  for (const int pid : listeners) {
+    if (ours.contains(pid)) return {};
+  }
+  return util::fail(ErrorCode::conflict, "port " + std::to_string(port) + " of " + s.service->id +
+                                             " is answered by pid " + std::to_string(listeners.front()) +
+                                             ", not by the process gpumod started (pid " +
+                                             (ours.empty() ? std::string("?") : std::to_string(*ours.begin())) + ")");
+}
+
 bool Engine::Impl::router_mates_active(const Slot& s) {
   std::lock_guard lock(state_mutex);
   for (const auto& [id, other] : slots) {
@@ -376,6 +406,10 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
       set_state(s, ServiceState::stopped, st.error().message);
       return std::unexpected(st.error());
     }
+    if (auto st = check_port_free(s); !st) {
+      set_state(s, ServiceState::failed, st.error().message);
+      return std::unexpected(st.error());
+    }
     set_state(s, ServiceState::starting, "");
     if (auto st = spawn_instance(s); !st) {
       set_state(s, ServiceState::failed, st.error().message);
@@ -390,6 +424,12 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
     set_state(s, ServiceState::failed, ready.error().message);
     emit("service.failed", svc.id, "", ready.error().message);
     return util::fail(ready.error().code, svc.id + " did not become ready: " + ready.error().message);
+  }
+  if (auto st = check_port_owner(s); !st) {
+    (void)stop_instance(s.instance_key, svc.stop_timeout);
+    set_state(s, ServiceState::failed, st.error().message);
+    emit("service.failed", svc.id, "", st.error().message);
+    return std::unexpected(st.error());
   }
   if (router) {
     // The router is up; make sure this service's model is loaded (the driver's readiness
