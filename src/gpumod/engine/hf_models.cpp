@@ -356,7 +356,11 @@ util::Result<GeneratedPreset> generate_preset(hf::HubClient& hub, const PresetRe
   y += "# Put the file(s) in models_dir: gpumod model download " + req.repo + " --quant " + req.quant + "\n";
   for (const auto& n : out.notes) y += "# " + n + "\n";
   y += "id: " + out.id + "\n";
-  y += "name: " + quote(req.repo.substr(req.repo.find('/') + 1) + " (" + model->quant.label + ")") + "\n";
+  std::string display = req.repo.substr(req.repo.find('/') + 1);
+  for (const char* suffix : {"-GGUF", "_GGUF", "-gguf", "_gguf"}) {
+    if (display.size() > 5 && display.ends_with(suffix)) display.resize(display.size() - 5);
+  }
+  y += "name: " + quote(display + " (" + model->quant.label + ")") + "\n";
   y += "driver: llamacpp\n";
   y += "port: " + std::to_string(out.port) + "\n";
   y += "vram_mb: " + std::to_string(out.vram_mib) + "\n";

@@ -54,11 +54,13 @@ util::Status HttpByteSource::ensure_chunks(std::uint64_t first, std::uint64_t la
       continue;
     }
     if (!m_dir.empty()) {
-      std::ifstream in(chunk_path(i), std::ios::binary);
-      if (in) {
-        std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        const std::uint64_t want = std::min(k_chunk_bytes, m_size - i * k_chunk_bytes);
-        if (data.size() == want) {
+      std::ifstream in(chunk_path(i), std::ios::binary | std::ios::ate);
+      const std::uint64_t want = std::min(k_chunk_bytes, m_size - i * k_chunk_bytes);
+      if (in && static_cast<std::uint64_t>(in.tellg()) == want) {
+        std::string data(want, '\0');
+        in.seekg(0);
+        in.read(data.data(), static_cast<std::streamsize>(want));
+        if (in) {
           m_chunks.emplace(i, std::move(data));
           ++i;
           continue;
