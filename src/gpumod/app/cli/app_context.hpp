@@ -7,11 +7,19 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "gpumod/core/config.hpp"
+#include "gpumod/core/gpu.hpp"
 #include "gpumod/util/result.hpp"
+
+namespace gpumod::infra::state {
+class StateStore;
+}
 
 namespace gpumod::app {
 
@@ -25,10 +33,31 @@ class AppContext {
  public:
   AppContext(std::ostream& out, std::ostream& err) : m_out(out), m_err(err) {}
 
+  ~AppContext();
+
   GlobalOptions options;
+
+  // The validated configuration (resolved root, loaded once). Says on stderr when the bundled
+  // example is used. Errors: config_invalid (all diagnostics), not_found.
+  util::Result<const core::Config*> config();
+  // The state database, opened once, with the configuration synced into it (skipped when the
+  // configuration files are unchanged since the last sync).
+  util::Result<infra::state::StateStore*> state();
+  // A GPU snapshot (NVML, nvidia-smi, or the simulated GPU), taken once per command.
+  util::Result<const core::GpuSnapshot*> gpu();
+  // How the GPU was chosen ("simulated: no NVIDIA GPU found ..."), after gpu().
+  const std::string& gpu_note() const { return m_gpu_note; }
+  // The directory of the bundled example configuration.
+  static std::filesystem::path bundled_example_dir();
 
   std::ostream& out() { return m_out; }
   std::ostream& err() { return m_err; }
+
+  // Subcommand callbacks only choose the action; main runs it after all options are parsed.
+  void set_action(std::function<void()> action) { m_action = std::move(action); }
+  void run_action() {
+    if (m_action) m_action();
+  }
 
   // Records the command's failure; the first error wins.
   void fail(util::Error error) {
@@ -45,6 +74,11 @@ class AppContext {
   std::ostream& m_err;
   std::optional<util::Error> m_error;
   int m_exit_code = 0;
+  std::function<void()> m_action;
+  std::optional<core::Config> m_config;
+  std::unique_ptr<infra::state::StateStore> m_state;
+  std::optional<core::GpuSnapshot> m_gpu;
+  std::string m_gpu_note;
 };
 
 // Exit codes, one per error code (documented in README "Exit codes").

@@ -1,0 +1,119 @@
+#include "gpumod/app/cli/app_context.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <ostream>
+
+#include "gpumod/infra/config/config_loader.hpp"
+#include "gpumod/infra/gpu/probe.hpp"
+#include "gpumod/infra/gpu/sim_ledger.hpp"
+#include "gpumod/infra/state/state_store.hpp"
+
+namespace gpumod::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> env(const std::string& name) {
+  if (const char* v = std::getenv(name.c_str()); v && *v) return std::string(v);
+  return std::nullopt;
+}
+
+fs::path executable_dir() {
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path{} : exe.parent_path();
+}
+
+constexpr std::chrono::milliseconds k_gpu_deadline{3000};
+
+}  // namespace
+
+AppContext::~AppContext() = default;
+
+int exit_code_for(util::ErrorCode code) {
+  using util::ErrorCode;
+  switch (code) {
+    case ErrorCode::failed: return 1;
+    case ErrorCode::invalid_argument: return 2;
+    case ErrorCode::config_invalid: return 3;
+    case ErrorCode::not_found: return 4;
+    case ErrorCode::unavailable: return 5;
+    case ErrorCode::timeout: return 6;
+    case ErrorCode::insufficient_vram: return 7;
+    case ErrorCode::conflict: return 8;
+    case ErrorCode::io: return 9;
+    case ErrorCode::corrupt: return 10;
+    case ErrorCode::internal: return 11;
+  }
+  return 11;
+}
+
+fs::path AppContext::bundled_example_dir() {
+  if (auto d = env("GPUMOD_EXAMPLE_DIR")) return *d;
+  const auto installed = executable_dir() / ".." / "share" / "gpumod" / "examples" / "config";
+  std::error_code ec;
+  if (fs::is_directory(installed, ec)) return installed.lexically_normal();
+  return GPUMOD_SOURCE_EXAMPLE_DIR;
+}
+
+util::Result<const core::Config*> AppContext::config() {
+  if (m_config) return &*m_config;
+  auto choice = infra::config::resolve_config_root(options.config_dir, env, bundled_example_dir());
+  if (!choice) return std::unexpected(choice.error());
+  if (choice->bundled) {
+    m_err << "gpumod: note: no configuration found (--config, $GPUMOD_CONFIG_DIR, "
+             "$XDG_CONFIG_HOME/gpumod); using the bundled example at "
+          << choice->root.string() << "\n";
+  }
+  auto loaded = infra::config::load_config_or_error(choice->root);
+  if (!loaded) return std::unexpected(loaded.error());
+  loaded->bundled_example = choice->bundled;
+  m_config = std::move(*loaded);
+  return &*m_config;
+}
+
+util::Result<infra::state::StateStore*> AppContext::state() {
+  if (m_state) return m_state.get();
+  auto cfg = config();
+  if (!cfg) return std::unexpected(cfg.error());
+  auto store = infra::state::StateStore::open(infra::state::default_db_path(env));
+  if (!store) return std::unexpected(store.error());
+  auto owned = std::make_unique<infra::state::StateStore>(std::move(*store));
+  // Sync the configuration only when its files changed since the last sync (one transaction).
+  const std::string fingerprint =
+      (*cfg)->root.string() + "|" + infra::config::config_fingerprint((*cfg)->root);
+  auto last = owned->get_setting("config_fingerprint");
+  if (!last || !*last || **last != fingerprint) {
+    if (auto synced = owned->sync_config(**cfg); !synced) return std::unexpected(synced.error());
+    if (auto st = owned->set_setting("config_fingerprint", fingerprint); !st) {
+      return std::unexpected(st.error());
+    }
+  }
+  m_state = std::move(owned);
+  return m_state.get();
+}
+
+util::Result<const core::GpuSnapshot*> AppContext::gpu() {
+  if (m_gpu) return &*m_gpu;
+  auto cfg = config();
+  if (!cfg) return std::unexpected(cfg.error());
+  std::optional<core::SimulatedGpu> override_gpu;
+  if (options.simulate_gpu) {
+    auto parsed = infra::gpu::parse_simulate_gpu_arg(*options.simulate_gpu);
+    if (!parsed) return std::unexpected(parsed.error());
+    override_gpu = *parsed;
+  }
+  auto selection = infra::gpu::select_probe((*cfg)->settings, override_gpu,
+                                            infra::gpu::default_ledger_dir());
+  if (!selection) return std::unexpected(selection.error());
+  m_gpu_note = selection->note;
+  auto snap = selection->probe->snapshot(k_gpu_deadline);
+  if (!snap) return std::unexpected(snap.error());
+  m_gpu = std::move(*snap);
+  return &*m_gpu;
+}
+
+}  // namespace gpumod::app

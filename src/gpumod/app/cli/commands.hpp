@@ -1,0 +1,23 @@
+// Registration of the CLI's command groups. Each group lives in its own file in app/cli/ and
+// adds its subcommands to the root CLI11 app; handlers report through AppContext.
+// Thread-safety: single-threaded.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace gpumod::app {
+
+class AppContext;
+
+void register_config_commands(CLI::App& root, AppContext& ctx);     // config check
+void register_inventory_commands(CLI::App& root, AppContext& ctx);  // service list, mode list|show
+void register_status_command(CLI::App& root, AppContext& ctx);      // status
+void register_simulate_commands(CLI::App& root, AppContext& ctx);   // simulate mode|services
+void register_demo_command(CLI::App& root, AppContext& ctx);        // demo (make run)
+// service start|stop|restart|sleep|wake|status|logs, mode switch, events, daemon ...
+// (after register_inventory_commands: it adds to the service and mode groups)
+void register_runtime_commands(CLI::App& root, AppContext& ctx);
+
+}  // namespace gpumod::app

@@ -1,0 +1,114 @@
+#include "gpumod/app/cli/daemon_client.hpp"
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <thread>
+
+#include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
+#include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/process/spawner.hpp"
+
+namespace gpumod::app {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::chrono::milliseconds k_ping_timeout{1000};
+constexpr std::chrono::milliseconds k_start_wait{15000};
+
+util::Result<json> decode(const util::Result<infra::http::HttpResponse>& r) {
+  if (!r) return std::unexpected(r.error());
+  json body;
+  try {
+    body = json::parse(r->body);
+  } catch (const std::exception& e) {
+    return util::fail(util::ErrorCode::corrupt, "the daemon answered HTTP " + std::to_string(r->status) +
+                                                    " with a body that is not JSON: " + e.what());
+  }
+  if (r->status >= 200 && r->status < 300) return body;
+  if (body.is_object() && body.contains("error")) {
+    return util::fail(error_code_from_string(body["error"].value("code", "internal")),
+                      body["error"].value("message", "unknown error"));
+  }
+  return util::fail(util::ErrorCode::failed, "the daemon answered HTTP " + std::to_string(r->status));
+}
+
+}  // namespace
+
+DaemonClient::DaemonClient(std::unique_ptr<infra::http::HttpClient> http) : m_http(std::move(http)) {}
+DaemonClient::~DaemonClient() = default;
+DaemonClient::DaemonClient(DaemonClient&&) noexcept = default;
+DaemonClient& DaemonClient::operator=(DaemonClient&&) noexcept = default;
+
+util::Result<json> DaemonClient::get(const std::string& path, std::chrono::milliseconds timeout) {
+  return decode(m_http->get(path, timeout));
+}
+
+util::Result<json> DaemonClient::post(const std::string& path, const json& body,
+                                      std::chrono::milliseconds timeout) {
+  return decode(m_http->post_json(path, body.dump(), timeout));
+}
+
+bool daemon_running() {
+  auto http = infra::http::make_unix_client(daemon_socket_path());
+  auto r = http->get("/v1/ping", k_ping_timeout);
+  return r && r->status == 200;
+}
+
+util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart) {
+  auto cfg = ctx.config();
+  if (!cfg) return std::unexpected(cfg.error());
+  const auto socket = daemon_socket_path();
+  DaemonClient client(infra::http::make_unix_client(socket));
+  auto ping = client.get("/v1/ping", k_ping_timeout);
+  if (!ping && ping.error().code == util::ErrorCode::unavailable && autostart) {
+    std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
+    argv.insert(argv.end(), {"--config", (*cfg)->root.string()});
+    if (ctx.options.simulate_gpu) argv.insert(argv.end(), {"--simulate-gpu", *ctx.options.simulate_gpu});
+    argv.insert(argv.end(), {"daemon", "run"});
+    infra::process::SpawnSpec spec;
+    spec.argv = argv;
+    spec.log_file = state_dir() / "daemon.log";
+    infra::process::LinuxProcessSpawner spawner;
+    auto id = spawner.spawn(spec);
+    if (!id) return util::fail(id.error().code, "starting the daemon: " + id.error().message);
+    ctx.err() << "gpumod: started the daemon in the background (pid " << id->pid << ", log "
+              << spec.log_file.string() << ")\n";
+    const auto deadline = std::chrono::steady_clock::now() + k_start_wait;
+    auto delay = std::chrono::milliseconds(2);
+    while (true) {
+      ping = client.get("/v1/ping", k_ping_timeout);
+      if (ping) break;
+      if (!spawner.alive(*id)) {
+        return util::fail(util::ErrorCode::unavailable,
+                          "the daemon exited at start; see " + spec.log_file.string());
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return util::fail(util::ErrorCode::timeout, "the daemon did not answer within 15 s; see " +
+                                                        spec.log_file.string());
+      }
+      std::this_thread::sleep_for(delay);
+      delay = std::min(delay * 2, std::chrono::milliseconds(50));
+    }
+  }
+  if (!ping) {
+    if (ping.error().code == util::ErrorCode::unavailable) {
+      return util::fail(util::ErrorCode::unavailable, "no gpumod daemon runs (" + socket.string() +
+                                                          "); start one with 'gpumod daemon start'");
+    }
+    return std::unexpected(ping.error());
+  }
+  const std::string served = ping->value("config_root", "");
+  if (!served.empty() && fs::weakly_canonical(served) != fs::weakly_canonical((*cfg)->root)) {
+    return util::fail(util::ErrorCode::conflict, "the running daemon serves the configuration at " + served +
+                                                     ", not " + (*cfg)->root.string() +
+                                                     "; stop it first: gpumod daemon stop");
+  }
+  return client;
+}
+
+}  // namespace gpumod::app

@@ -1,0 +1,44 @@
+// The CLI's side of the daemon protocol (docs/daemon-protocol.md): JSON requests over the Unix
+// socket, starting the daemon in the background when none runs (and saying so on stderr).
+// Thread-safety: one client per command; not shared.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "gpumod/util/result.hpp"
+
+namespace gpumod::infra::http {
+class HttpClient;
+}
+
+namespace gpumod::app {
+
+class AppContext;
+
+class DaemonClient {
+ public:
+  // Connects to the running daemon; with autostart, starts one when none answers.
+  // Errors: unavailable (no daemon and autostart off, or it did not come up), conflict (the
+  // running daemon serves another configuration root).
+  static util::Result<DaemonClient> connect(AppContext& ctx, bool autostart);
+  ~DaemonClient();
+  DaemonClient(DaemonClient&&) noexcept;
+  DaemonClient& operator=(DaemonClient&&) noexcept;
+
+  // A request; a non-2xx answer becomes the Error the daemon sent.
+  util::Result<nlohmann::json> get(const std::string& path, std::chrono::milliseconds timeout);
+  util::Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body,
+                                    std::chrono::milliseconds timeout);
+
+ private:
+  explicit DaemonClient(std::unique_ptr<infra::http::HttpClient> http);
+  std::unique_ptr<infra::http::HttpClient> m_http;
+};
+
+// True when a daemon answers on the socket.
+bool daemon_running();
+
+}  // namespace gpumod::app

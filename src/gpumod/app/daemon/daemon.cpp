@@ -1,0 +1,353 @@
+#include "gpumod/app/daemon/daemon.hpp"
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <thread>
+
+#include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
+#include "gpumod/app/daemon/launch.hpp"
+#include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/engine/engine.hpp"
+#include "gpumod/infra/config/config_loader.hpp"
+#include "gpumod/infra/gpu/probe.hpp"
+#include "gpumod/infra/gpu/sim_ledger.hpp"
+#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/spawner.hpp"
+#include "gpumod/infra/state/state_store.hpp"
+#include "gpumod/util/ids.hpp"
+#include "gpumod/util/strings.hpp"
+
+namespace gpumod::app {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Wakes event long-polls when the engine records something.
+class EventSignal final : public engine::Observer {
+ public:
+  void on_event(const engine::EngineEvent&) override {
+    {
+      std::lock_guard lock(m_mutex);
+      ++m_generation;
+    }
+    m_cv.notify_all();
+  }
+  // Waits until an event arrives after `generation`, or the timeout.
+  std::uint64_t wait(std::uint64_t generation, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(m_mutex);
+    m_cv.wait_for(lock, timeout, [&] { return m_generation != generation || m_stopping; });
+    return m_generation;
+  }
+  std::uint64_t generation() {
+    std::lock_guard lock(m_mutex);
+    return m_generation;
+  }
+  void stop() {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stopping = true;
+    }
+    m_cv.notify_all();
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::uint64_t m_generation = 0;
+  bool m_stopping = false;
+};
+
+void reply(httplib::Response& res, const util::Result<json>& r) {
+  if (r) {
+    res.status = 200;
+    res.set_content(r->dump(), "application/json");
+  } else {
+    res.status = http_status_for(r.error().code);
+    res.set_content(error_json(r.error()).dump(), "application/json");
+  }
+}
+
+util::Result<json> parse_body(const httplib::Request& req) {
+  if (req.body.empty()) return json::object();
+  try {
+    auto j = json::parse(req.body);
+    if (!j.is_object()) return util::fail(util::ErrorCode::invalid_argument, "the request body must be a JSON object");
+    return j;
+  } catch (const std::exception& e) {
+    return util::fail(util::ErrorCode::invalid_argument, std::string("the request body is not JSON: ") + e.what());
+  }
+}
+
+util::Result<std::int64_t> query_int(const httplib::Request& req, const char* name, std::int64_t def,
+                                     std::int64_t min, std::int64_t max) {
+  if (!req.has_param(name)) return def;
+  return util::parse_int(req.get_param_value(name), min, max, name);
+}
+
+struct Api {
+  engine::Engine& engine;
+  infra::state::StateStore& store;
+  EventSignal& events;
+  std::string config_root;
+  std::function<void(bool with_services)> shutdown;
+
+  void install(httplib::Server& svr) {
+    svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
+      reply(res, json{{"pid", ::getpid()}, {"version", GPUMOD_VERSION}, {"config_root", config_root}});
+    });
+    svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+      auto st = engine.status();
+      reply(res, st ? util::Result<json>(to_json(*st)) : std::unexpected(st.error()));
+    });
+    svr.Post(R"(/v1/services/([^/]+)/(start|stop|restart|sleep|wake))",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               reply(res, service_op(req.matches[1], req.matches[2], req));
+             });
+    svr.Get(R"(/v1/services/([^/]+)/logs)", [this](const httplib::Request& req, httplib::Response& res) {
+      reply(res, logs(req.matches[1], req));
+    });
+    svr.Post(R"(/v1/modes/([^/]+)/switch)", [this](const httplib::Request& req, httplib::Response& res) {
+      reply(res, switch_mode(req.matches[1], req));
+    });
+    svr.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
+      reply(res, list_events(req));
+    });
+    svr.Post("/v1/shutdown", [this](const httplib::Request& req, httplib::Response& res) {
+      auto body = parse_body(req);
+      if (!body) return reply(res, std::unexpected(body.error()));
+      const bool with = body->value("with_services", false);
+      reply(res, json{{"stopping", true}, {"with_services", with}});
+      shutdown(with);
+    });
+  }
+
+  util::Result<json> service_op(const std::string& id, const std::string& op, const httplib::Request& req) {
+    if (auto st = util::validate_id(id, "service id"); !st) return std::unexpected(st.error());
+    util::Result<engine::OpResult> r = util::fail(util::ErrorCode::internal, "no operation");
+    if (op == "start") r = engine.start_service(id);
+    else if (op == "stop") r = engine.stop_service(id);
+    else if (op == "restart") r = engine.restart_service(id);
+    else if (op == "wake") r = engine.wake_service(id);
+    else if (op == "sleep") {
+      auto body = parse_body(req);
+      if (!body) return std::unexpected(body.error());
+      std::optional<int> level;
+      if (body->contains("level")) {
+        if (!(*body)["level"].is_number_integer()) return util::fail(util::ErrorCode::invalid_argument, "level must be 1 or 2");
+        level = (*body)["level"].get<int>();
+      }
+      r = engine.sleep_service(id, level);
+    }
+    if (!r) return std::unexpected(r.error());
+    return to_json(*r);
+  }
+
+  util::Result<json> logs(const std::string& id, const httplib::Request& req) {
+    if (auto st = util::validate_id(id, "service id"); !st) return std::unexpected(st.error());
+    if (!engine.config().find_service(id)) {
+      const auto ids = engine.config().service_ids();
+      return util::fail(util::ErrorCode::not_found, "no service '" + id + "'" + util::did_you_mean(id, ids));
+    }
+    auto n = query_int(req, "n", 50, 1, 100000);
+    if (!n) return std::unexpected(n.error());
+    const auto path = engine.log_path(id);
+    auto lines = infra::process::tail_lines(path, static_cast<std::size_t>(*n));
+    if (!lines && lines.error().code != util::ErrorCode::not_found) return std::unexpected(lines.error());
+    return json{{"path", path.string()}, {"lines", lines ? *lines : std::vector<std::string>{}}};
+  }
+
+  util::Result<json> switch_mode(const std::string& id, const httplib::Request& req) {
+    if (auto st = util::validate_id(id, "mode id"); !st) return std::unexpected(st.error());
+    auto body = parse_body(req);
+    if (!body) return std::unexpected(body.error());
+    engine::SwitchOptions opts;
+    opts.dry_run = body->value("dry_run", false);
+    opts.no_rollback = body->value("no_rollback", false);
+    auto r = engine.switch_mode(id, opts);
+    if (!r) return std::unexpected(r.error());
+    return to_json(*r);
+  }
+
+  util::Result<json> list_events(const httplib::Request& req) {
+    auto after = query_int(req, "after", 0, 0, std::numeric_limits<std::int64_t>::max());
+    auto limit = query_int(req, "limit", 200, 1, 10000);
+    auto wait_ms = query_int(req, "wait_ms", 0, 0, 60000);
+    if (!after) return std::unexpected(after.error());
+    if (!limit) return std::unexpected(limit.error());
+    if (!wait_ms) return std::unexpected(wait_ms.error());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(*wait_ms);
+    while (true) {
+      const auto gen = events.generation();
+      auto list = store.list_events(*after, static_cast<int>(*limit));
+      if (!list) return std::unexpected(list.error());
+      const auto now = std::chrono::steady_clock::now();
+      if (!list->empty() || now >= deadline) {
+        json arr = json::array();
+        for (const auto& e : *list) {
+          arr.push_back({{"id", e.id}, {"ts_ms", e.ts_ms}, {"kind", e.kind}, {"service", e.service_id},
+                         {"mode", e.mode_id}, {"message", e.message}});
+        }
+        return json{{"events", arr}};
+      }
+      events.wait(gen, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    }
+  }
+};
+
+// Fails when another daemon answers on the socket; removes a stale socket file.
+util::Status claim_socket(const fs::path& socket) {
+  std::error_code ec;
+  if (!fs::exists(socket, ec)) return {};
+  auto client = infra::http::make_unix_client(socket);
+  if (auto r = client->get("/v1/ping", std::chrono::milliseconds(500)); r && r->status == 200) {
+    return util::fail(util::ErrorCode::conflict, "a gpumod daemon already runs on " + socket.string());
+  }
+  fs::remove(socket, ec);
+  return {};
+}
+
+}  // namespace
+
+util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
+  auto cfg = ctx.config();
+  if (!cfg) return std::unexpected(cfg.error());
+  auto store = ctx.state();
+  if (!store) return std::unexpected(store.error());
+  std::optional<core::SimulatedGpu> override_gpu;
+  if (ctx.options.simulate_gpu) {
+    auto parsed = infra::gpu::parse_simulate_gpu_arg(*ctx.options.simulate_gpu);
+    if (!parsed) return std::unexpected(parsed.error());
+    override_gpu = *parsed;
+  }
+  auto probe = infra::gpu::select_probe((*cfg)->settings, override_gpu, infra::gpu::default_ledger_dir());
+  if (!probe) return std::unexpected(probe.error());
+
+  const fs::path runtime = daemon_runtime_dir();
+  std::error_code ec;
+  fs::create_directories(runtime, ec);
+  ::chmod(runtime.c_str(), 0700);
+  const fs::path socket = daemon_socket_path();
+  if (auto st = claim_socket(socket); !st) return st;
+
+  // Signals are taken by one thread with sigwait, so no handler runs inside library code.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  infra::process::LinuxProcessSpawner spawner;
+  EventSignal events;
+  engine::EngineSettings settings;
+  settings.log_dir = service_log_dir();
+  fs::create_directories(settings.log_dir, ec);
+  settings.launch = resolve_launch_options(**cfg);
+  settings.margin_mib = (*cfg)->settings.vram_margin_mib;
+  engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
+  if (auto st = engine.recover(); !st) {
+    std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
+  }
+
+  httplib::Server unix_server;
+  std::unique_ptr<httplib::Server> tcp_server;
+  std::atomic<bool> stop_services{false};
+  const auto shutdown = [&](bool with_services) {
+    stop_services = with_services;
+    events.stop();
+    std::thread([&] {
+      unix_server.stop();
+      if (tcp_server) tcp_server->stop();
+    }).detach();
+  };
+  Api api{engine, **store, events, (*cfg)->root.string(), shutdown};
+  api.install(unix_server);
+  unix_server.set_address_family(AF_UNIX);
+  if (!unix_server.bind_to_port(socket.string(), 80)) {
+    return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
+  }
+  ::chmod(socket.c_str(), 0600);
+
+  std::thread tcp_thread;
+  if (options.listen_tcp) {
+    const auto colon = options.listen_tcp->rfind(':');
+    const std::string host = colon == std::string::npos ? "" : options.listen_tcp->substr(0, colon);
+    auto port = util::parse_int(colon == std::string::npos ? "" : options.listen_tcp->substr(colon + 1), 1, 65535, "--listen port");
+    if (!port) return std::unexpected(port.error());
+    if (!infra::http::is_loopback_host(host)) {
+      return util::fail(util::ErrorCode::invalid_argument, "--listen: '" + host + "' is not a loopback address");
+    }
+    if (options.token.size() < 16) {
+      return util::fail(util::ErrorCode::invalid_argument, "--listen needs a bearer token of at least 16 characters ($GPUMOD_DAEMON_TOKEN)");
+    }
+    tcp_server = std::make_unique<httplib::Server>();
+    const std::string expected = "Bearer " + options.token;
+    tcp_server->set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
+      if (req.get_header_value("Authorization") == expected) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_content(error_json({util::ErrorCode::invalid_argument, "missing or wrong bearer token"}).dump(), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    api.install(*tcp_server);
+    if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
+      return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
+    }
+    tcp_thread = std::thread([&] { tcp_server->listen_after_bind(); });
+  }
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0) {
+      if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+        shutdown(false);
+        return;
+      }
+    }
+  });
+  signal_thread.detach();
+
+  std::atomic<bool> running{true};
+  std::mutex health_mutex;
+  std::condition_variable health_cv;
+  std::thread health_thread([&] {
+    std::unique_lock lock(health_mutex);
+    while (running) {
+      health_cv.wait_for(lock, settings.health_interval, [&] { return !running.load(); });
+      if (!running) break;
+      lock.unlock();
+      engine.health_tick();
+      lock.lock();
+    }
+  });
+
+  std::cerr << "gpumod daemon: pid " << ::getpid() << ", listening on " << socket.string()
+            << (options.listen_tcp ? " and " + *options.listen_tcp : "") << "\n";
+  unix_server.listen_after_bind();
+
+  {
+    std::lock_guard lock(health_mutex);
+    running = false;
+  }
+  health_cv.notify_all();
+  health_thread.join();
+  if (tcp_thread.joinable()) tcp_thread.join();
+  if (stop_services) {
+    if (auto st = engine.stop_all(); !st) std::cerr << "gpumod daemon: stopping services: " << st.error().message << "\n";
+  }
+  fs::remove(socket, ec);
+  std::cerr << "gpumod daemon: stopped" << (stop_services ? " (services stopped)" : " (services left running)") << "\n";
+  return {};
+}
+
+}  // namespace gpumod::app

@@ -1,0 +1,19 @@
+// Where the daemon lives on disk: its runtime directory (socket, pid file; 0700), its state
+// directory (logs), derived from the XDG variables.
+// Thread-safety: pure functions over the environment.
+#pragma once
+
+#include <filesystem>
+
+namespace gpumod::app {
+
+// $XDG_RUNTIME_DIR/gpumod, else /tmp/gpumod-<uid>.
+std::filesystem::path daemon_runtime_dir();
+// <runtime>/daemon.sock
+std::filesystem::path daemon_socket_path();
+// $XDG_STATE_HOME/gpumod (default ~/.local/state/gpumod)
+std::filesystem::path state_dir();
+// <state>/logs
+std::filesystem::path service_log_dir();
+
+}  // namespace gpumod::app

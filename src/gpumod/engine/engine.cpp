@@ -1,0 +1,655 @@
+#include "gpumod/engine/engine.hpp"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/proc_tree.hpp"
+#include "gpumod/util/strings.hpp"
+
+namespace gpumod::engine {
+
+using core::ServiceState;
+using util::ErrorCode;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+std::int64_t elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+std::string instance_key_for(const core::Service& s) {
+  const auto group = core::router_group(s);
+  return group.empty() ? s.id : "router:" + group;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction
+
+Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::GpuProbe& g,
+                   infra::process::ProcessSpawner& sp, EngineSettings s, Observer* obs)
+    : config(std::move(cfg)), store(st), gpu(g), spawner(sp), settings(std::move(s)), observer(obs) {
+  for (const auto kind : {core::DriverKind::llamacpp, core::DriverKind::vllm, core::DriverKind::http,
+                          core::DriverKind::docker}) {
+    drivers[kind] = drivers::make_driver(kind);
+  }
+  for (const auto& svc : config.services) {
+    Slot slot;
+    slot.service = &svc;
+    slot.instance_key = instance_key_for(svc);
+    slot.restarts = std::make_unique<core::RestartTracker>(
+        core::RestartSettings::for_service(svc),
+        [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+    slots.emplace(svc.id, std::move(slot));
+  }
+}
+
+Engine::Engine(core::Config config, infra::state::StateStore& store, infra::gpu::GpuProbe& gpu,
+               infra::process::ProcessSpawner& spawner, EngineSettings settings, Observer* observer)
+    : m(std::make_unique<Impl>(std::move(config), store, gpu, spawner, std::move(settings), observer)) {}
+
+Engine::~Engine() = default;
+
+const core::Config& Engine::config() const { return m->config; }
+const EngineSettings& Engine::settings() const { return m->settings; }
+std::filesystem::path Engine::log_path(const std::string& id) const {
+  const auto it = m->slots.find(id);
+  return m->log_file(it == m->slots.end() ? id : it->second.instance_key);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+Slot& Engine::Impl::slot(const std::string& id) { return slots.at(id); }
+
+util::Result<Slot*> Engine::Impl::find_slot(const std::string& id) {
+  const auto it = slots.find(id);
+  if (it == slots.end()) {
+    const auto ids = config.service_ids();
+    return util::fail(ErrorCode::not_found, "no service '" + id + "'" + util::did_you_mean(id, ids));
+  }
+  return &it->second;
+}
+
+const drivers::Driver& Engine::Impl::driver(const core::Service& s) const { return *drivers.at(s.driver); }
+
+infra::http::HttpClient& Engine::Impl::http(const core::Service& s) {
+  const int port = s.port.value_or(0);
+  std::lock_guard lock(http_mutex);
+  auto& client = http_by_port[port];
+  if (!client) client = infra::http::make_tcp_client(settings.launch.host, port);
+  return *client;
+}
+
+std::filesystem::path Engine::Impl::log_file(const std::string& key) const {
+  std::string name = key;
+  std::ranges::replace_if(name, [](char c) { return c == '/' || c == '|' || c == ':'; }, '_');
+  return settings.log_dir / (name + ".log");
+}
+
+bool Engine::Impl::instance_alive(const std::string& key) {
+  const auto id = identity_of(key);
+  return id && spawner.alive(*id);
+}
+
+std::optional<infra::process::ProcessIdentity> Engine::Impl::identity_of(const std::string& key) {
+  std::lock_guard lock(state_mutex);
+  const auto it = instances.find(key);
+  if (it == instances.end()) return std::nullopt;
+  return it->second.identity;
+}
+
+std::vector<std::string> Engine::Impl::log_tail(const std::string& key, std::size_t n) {
+  auto lines = infra::process::tail_lines(log_file(key), n);
+  return lines ? *lines : std::vector<std::string>{};
+}
+
+drivers::DriverContext Engine::Impl::context(const Slot& s) {
+  const std::string key = s.instance_key;
+  return drivers::DriverContext{
+      http(*s.service), [this, key] { return instance_alive(key); },
+      [this, key](std::size_t n) { return log_tail(key, n); }};
+}
+
+util::Result<core::GpuSnapshot> Engine::Impl::snapshot() { return gpu.snapshot(settings.gpu_deadline); }
+
+const core::GpuDevice* Engine::Impl::device(const core::GpuSnapshot& snap) const {
+  if (snap.devices.empty()) return nullptr;
+  for (const auto& d : snap.devices) {
+    if (!config.settings.gpu_uuid.empty() && d.uuid == config.settings.gpu_uuid) return &d;
+  }
+  return &snap.devices.front();
+}
+
+std::set<int> Engine::Impl::pids_of(const std::string& key) {
+  std::set<int> pids;
+  if (const auto id = identity_of(key)) {
+    pids.insert(id->pid);
+    for (const int p : infra::process::descendants(id->pid)) pids.insert(p);
+  }
+  return pids;
+}
+
+std::int64_t Engine::Impl::memory_of(const core::GpuSnapshot& snap, const std::string& key) {
+  const auto pids = pids_of(key);
+  std::int64_t total = 0;
+  for (const auto& d : snap.devices) {
+    for (const auto& p : d.processes) {
+      if (pids.contains(p.pid)) total += p.used_mib;
+    }
+  }
+  return total;
+}
+
+void Engine::Impl::emit(const std::string& kind, const std::string& service, const std::string& mode,
+                        const std::string& message) {
+  infra::state::Event ev;
+  ev.ts_ms = now_ms();
+  ev.kind = kind;
+  ev.service_id = service;
+  ev.mode_id = mode;
+  ev.message = message;
+  (void)store.append_event(ev);
+  if (observer) observer->on_event({kind, service, mode, message});
+}
+
+void Engine::Impl::persist(const Slot& s) {
+  infra::state::ServiceRuntime rt;
+  rt.service_id = s.service->id;
+  rt.state = s.state;
+  rt.reason = s.reason;
+  rt.port = s.service->port;
+  rt.learned_vram_mib = s.learned_mib;
+  rt.learned_sleep_vram_mib = s.learned_sleep_mib;
+  rt.supervisor_ref = s.instance_key;
+  {
+    std::lock_guard lock(state_mutex);
+    if (const auto it = instances.find(s.instance_key); it != instances.end()) {
+      rt.pid = it->second.identity.pid;
+      rt.pid_start_time = it->second.identity.start_time_ticks;
+      rt.started_at_ms = it->second.started_at_ms;
+    }
+  }
+  (void)store.upsert_runtime(rt);
+}
+
+void Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
+  {
+    std::lock_guard lock(state_mutex);
+    s.state = state;
+    s.reason = std::move(reason);
+  }
+  persist(s);
+}
+
+drivers::Observation Engine::Impl::observe(Slot& s) {
+  drivers::Observation obs;
+  if (!instance_alive(s.instance_key)) {
+    obs.state = s.state == ServiceState::failed ? ServiceState::failed : ServiceState::stopped;
+    obs.reason = s.state == ServiceState::failed ? s.reason : "";
+    return obs;
+  }
+  auto ctx = context(s);
+  obs = driver(*s.service).observe(*s.service, ctx);
+  return obs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: admission and release
+
+util::Status Engine::Impl::admit(const Slot& s, std::int64_t need_mib) {
+  if (need_mib <= 0) return {};
+  const auto deadline = Clock::now() + settings.release_timeout;
+  auto delay = std::chrono::milliseconds(10);
+  std::int64_t last_free = -1;
+  while (true) {
+    auto snap = snapshot();
+    if (!snap) return std::unexpected(snap.error());
+    const auto* dev = device(*snap);
+    if (!dev) return util::fail(ErrorCode::unavailable, "no GPU device to admit " + s.service->id);
+    if (dev->free_mib >= need_mib + settings.margin_mib) return {};
+    // Keep waiting only while memory is still being released (free grew since the last look).
+    const bool releasing = last_free >= 0 && dev->free_mib > last_free;
+    if (Clock::now() >= deadline || (last_free >= 0 && !releasing && delay >= std::chrono::milliseconds(160))) {
+      std::string holders;
+      for (const auto& p : dev->processes) {
+        holders += (holders.empty() ? "" : ", ") + std::string("pid ") + std::to_string(p.pid) +
+                   (p.name.empty() ? "" : " (" + p.name + ")") + " " + util::group_thousands(p.used_mib) + " MiB";
+      }
+      return util::fail(ErrorCode::insufficient_vram,
+                        s.service->id + " needs " + util::group_thousands(need_mib) + " MiB + " +
+                            util::group_thousands(settings.margin_mib) + " MiB margin on " + dev->name +
+                            ", but only " + util::group_thousands(dev->free_mib) + " MiB is free" +
+                            (holders.empty() ? "" : "; memory is held by " + holders));
+    }
+    last_free = dev->free_mib;
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+  }
+}
+
+util::Status Engine::Impl::wait_released(const std::set<int>& pids, const std::string& what) {
+  if (pids.empty()) return {};
+  const auto deadline = Clock::now() + settings.release_timeout;
+  auto delay = std::chrono::milliseconds(5);
+  while (true) {
+    auto snap = snapshot();
+    if (!snap) return std::unexpected(snap.error());
+    std::string holding;
+    for (const auto& d : snap->devices) {
+      for (const auto& p : d.processes) {
+        if (pids.contains(p.pid) && p.used_mib > 0) {
+          holding += (holding.empty() ? "" : ", ") + std::string("pid ") + std::to_string(p.pid) + " " +
+                     util::group_thousands(p.used_mib) + " MiB";
+        }
+      }
+    }
+    if (holding.empty()) return {};
+    if (Clock::now() >= deadline) {
+      return util::fail(ErrorCode::timeout, what + ": GPU memory not released within " +
+                                                std::to_string(settings.release_timeout.count()) +
+                                                " ms; still held by " + holding);
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(100));
+  }
+}
+
+void Engine::Impl::learn(Slot& s, bool asleep) {
+  auto snap = snapshot();
+  if (!snap) return;
+  const std::int64_t used = memory_of(*snap, s.instance_key);
+  if (used <= 0 && !asleep) return;
+  {
+    std::lock_guard lock(state_mutex);
+    (asleep ? s.learned_sleep_mib : s.learned_mib) = used;
+  }
+  persist(s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+util::Status Engine::Impl::spawn_instance(Slot& s) {
+  auto spec = driver(*s.service).launch_spec(*s.service, settings.launch);
+  if (!spec) return std::unexpected(spec.error());
+  infra::process::SpawnSpec sp;
+  sp.argv = spec->argv;
+  sp.env = spec->env;
+  for (const auto& [k, v] : s.service->env) sp.env[k] = v;
+  sp.log_file = log_file(s.instance_key);
+  (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
+  auto id = spawner.spawn(sp);
+  if (!id) return util::fail(id.error().code, "starting " + s.service->id + " (" + sp.argv.front() + "): " + id.error().message);
+  {
+    std::lock_guard lock(state_mutex);
+    instances[s.instance_key] = Instance{*id, sp.log_file, now_ms()};
+  }
+  return {};
+}
+
+util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::milliseconds grace) {
+  const auto id = identity_of(key);
+  if (!id) return {};
+  const auto pids = pids_of(key);
+  auto exit = spawner.stop(*id, grace);
+  if (!exit) return std::unexpected(exit.error());
+  {
+    std::lock_guard lock(state_mutex);
+    instances.erase(key);
+  }
+  return wait_released(pids, "stopping " + key);
+}
+
+bool Engine::Impl::router_mates_active(const Slot& s) {
+  std::lock_guard lock(state_mutex);
+  for (const auto& [id, other] : slots) {
+    if (&other == &s || other.instance_key != s.instance_key) continue;
+    if (other.state == ServiceState::running || other.state == ServiceState::loading ||
+        other.state == ServiceState::starting) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations (the command lock is held by the caller)
+
+util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
+  const auto t0 = Clock::now();
+  const auto& svc = *s.service;
+  OpResult r{svc.id, "start"};
+  const bool router = s.instance_key != svc.id;
+  auto obs = observe(s);
+  if (obs.state == ServiceState::running) {
+    set_state(s, ServiceState::running, "");
+    r.state = ServiceState::running;
+    r.message = svc.id + " is already running";
+    r.elapsed_ms = elapsed_ms(t0);
+    return r;
+  }
+  auto ctx = context(s);
+  if (router && instance_alive(s.instance_key)) {
+    // The router runs; loading this service's model is a wake.
+    auto w = do_wake(s);
+    if (!w) return w;
+    w->action = "start";
+    return w;
+  }
+  if (!router && instance_alive(s.instance_key) &&
+      (obs.state == ServiceState::starting || obs.state == ServiceState::loading)) {
+    // Already on its way: await it.
+  } else {
+    if (instance_alive(s.instance_key)) {
+      if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) return std::unexpected(st.error());
+    }
+    const std::int64_t need = router ? 0 : s.learned_mib.value_or(svc.vram_mib);
+    if (auto st = admit(s, need); !st) {
+      set_state(s, ServiceState::stopped, st.error().message);
+      return std::unexpected(st.error());
+    }
+    set_state(s, ServiceState::starting, "");
+    if (auto st = spawn_instance(s); !st) {
+      set_state(s, ServiceState::failed, st.error().message);
+      emit("service.failed", svc.id, "", st.error().message);
+      return std::unexpected(st.error());
+    }
+    persist(s);
+  }
+  auto ready = driver(svc).await_ready(svc, ctx, std::chrono::duration_cast<std::chrono::milliseconds>(svc.startup_timeout));
+  if (!ready) {
+    (void)stop_instance(s.instance_key, svc.stop_timeout);
+    set_state(s, ServiceState::failed, ready.error().message);
+    emit("service.failed", svc.id, "", ready.error().message);
+    return util::fail(ready.error().code, svc.id + " did not become ready: " + ready.error().message);
+  }
+  if (router) {
+    auto w = do_wake(s);
+    if (!w) return w;
+    w->action = "start";
+    w->changed = true;
+    w->elapsed_ms = elapsed_ms(t0);
+    return w;
+  }
+  s.was_ready = true;
+  s.restarts->on_ready(Clock::now());
+  set_state(s, ServiceState::running, "");
+  learn(s, false);
+  r.changed = true;
+  r.state = ServiceState::running;
+  r.elapsed_ms = elapsed_ms(t0);
+  r.message = svc.id + " started and ready in " + std::to_string(r.elapsed_ms) + " ms";
+  emit("service.started", svc.id, "", r.message);
+  return r;
+}
+
+util::Result<OpResult> Engine::Impl::do_stop(Slot& s) {
+  const auto t0 = Clock::now();
+  const auto& svc = *s.service;
+  OpResult r{svc.id, "stop"};
+  const bool router = s.instance_key != svc.id;
+  if (!instance_alive(s.instance_key)) {
+    {
+      std::lock_guard lock(state_mutex);
+      instances.erase(s.instance_key);
+    }
+    set_state(s, ServiceState::stopped, "");
+    r.message = svc.id + " is not running";
+    r.elapsed_ms = elapsed_ms(t0);
+    return r;
+  }
+  if (router) {
+    auto ctx = context(s);
+    if (driver(svc).observe(svc, ctx).state == ServiceState::running) {
+      if (auto st = driver(svc).sleep(svc, ctx, 1, settings.control_timeout); !st) return std::unexpected(st.error());
+    }
+    set_state(s, ServiceState::stopped, "");
+    if (!router_mates_active(s)) {
+      if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) return std::unexpected(st.error());
+    }
+  } else {
+    if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) {
+      set_state(s, ServiceState::unknown, st.error().message);
+      return std::unexpected(st.error());
+    }
+    set_state(s, ServiceState::stopped, "");
+  }
+  r.changed = true;
+  r.state = ServiceState::stopped;
+  r.elapsed_ms = elapsed_ms(t0);
+  r.message = svc.id + " stopped; memory released (" + std::to_string(r.elapsed_ms) + " ms)";
+  emit("service.stopped", svc.id, "", r.message);
+  return r;
+}
+
+util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
+  const auto t0 = Clock::now();
+  const auto& svc = *s.service;
+  OpResult r{svc.id, "sleep"};
+  if (!svc.can_sleep()) {
+    return util::fail(ErrorCode::invalid_argument, svc.id + " cannot sleep (driver " +
+                                                       std::string(core::to_string(svc.driver)) +
+                                                       ", sleep_mode " + std::string(core::to_string(svc.sleep_mode)) + ")");
+  }
+  const auto obs = observe(s);
+  if (obs.state == ServiceState::sleeping) {
+    set_state(s, ServiceState::sleeping, "");
+    r.state = ServiceState::sleeping;
+    r.message = svc.id + " is already asleep";
+    return r;
+  }
+  if (obs.state != ServiceState::running) {
+    return util::fail(ErrorCode::conflict, svc.id + " is " + std::string(core::to_string(obs.state)) +
+                                               "; only a running service can sleep");
+  }
+  const auto pids = pids_of(s.instance_key);
+  auto before = snapshot();
+  auto ctx = context(s);
+  if (auto st = driver(svc).sleep(svc, ctx, level, settings.control_timeout); !st) {
+    return util::fail(st.error().code, "sleeping " + svc.id + ": " + st.error().message);
+  }
+  set_state(s, ServiceState::sleeping, "level " + std::to_string(level));
+  learn(s, true);
+  r.changed = true;
+  r.state = ServiceState::sleeping;
+  r.elapsed_ms = elapsed_ms(t0);
+  std::string freed;
+  if (before) {
+    if (auto after = snapshot()) {
+      freed = "; freed " + util::group_thousands(memory_of(*before, s.instance_key) - memory_of(*after, s.instance_key)) + " MiB";
+    }
+  }
+  r.message = svc.id + " asleep (level " + std::to_string(level) + ")" + freed;
+  emit("service.slept", svc.id, "", r.message);
+  (void)pids;
+  return r;
+}
+
+util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
+  const auto t0 = Clock::now();
+  const auto& svc = *s.service;
+  OpResult r{svc.id, "wake"};
+  const auto obs = observe(s);
+  if (obs.state == ServiceState::running) {
+    set_state(s, ServiceState::running, "");
+    r.state = ServiceState::running;
+    r.message = svc.id + " is already awake";
+    return r;
+  }
+  if (!instance_alive(s.instance_key)) {
+    return util::fail(ErrorCode::conflict, svc.id + " is not running; start it instead");
+  }
+  std::int64_t resident = 0;
+  if (auto snap = snapshot(); snap && s.instance_key == svc.id) resident = memory_of(*snap, s.instance_key);
+  const std::int64_t need = std::max<std::int64_t>(0, s.learned_mib.value_or(svc.vram_mib) - resident);
+  if (auto st = admit(s, need); !st) return std::unexpected(st.error());
+  set_state(s, ServiceState::loading, "");
+  auto ctx = context(s);
+  if (auto st = driver(svc).wake(svc, ctx, settings.control_timeout); !st) {
+    set_state(s, ServiceState::failed, st.error().message);
+    emit("service.failed", svc.id, "", st.error().message);
+    return util::fail(st.error().code, "waking " + svc.id + ": " + st.error().message);
+  }
+  s.was_ready = true;
+  set_state(s, ServiceState::running, "");
+  learn(s, false);
+  r.changed = true;
+  r.state = ServiceState::running;
+  r.elapsed_ms = elapsed_ms(t0);
+  r.message = svc.id + " awake and ready in " + std::to_string(r.elapsed_ms) + " ms";
+  emit("service.woken", svc.id, "", r.message);
+  return r;
+}
+
+util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
+  const auto t0 = Clock::now();
+  if (auto st = do_stop(s); !st) return st;
+  auto r = do_start(s);
+  if (!r) return r;
+  r->action = "restart";
+  r->changed = true;
+  r->elapsed_ms = elapsed_ms(t0);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public commands
+
+util::Result<OpResult> Engine::start_service(const std::string& id) {
+  auto s = m->find_slot(id);
+  if (!s) return std::unexpected(s.error());
+  std::lock_guard lock(m->command_mutex);
+  return m->do_start(**s);
+}
+
+util::Result<OpResult> Engine::stop_service(const std::string& id) {
+  auto s = m->find_slot(id);
+  if (!s) return std::unexpected(s.error());
+  std::lock_guard lock(m->command_mutex);
+  return m->do_stop(**s);
+}
+
+util::Result<OpResult> Engine::restart_service(const std::string& id) {
+  auto s = m->find_slot(id);
+  if (!s) return std::unexpected(s.error());
+  std::lock_guard lock(m->command_mutex);
+  return m->do_restart(**s);
+}
+
+util::Result<OpResult> Engine::sleep_service(const std::string& id, std::optional<int> level) {
+  auto s = m->find_slot(id);
+  if (!s) return std::unexpected(s.error());
+  if (level && *level != 1 && *level != 2) {
+    return util::fail(ErrorCode::invalid_argument, "sleep level must be 1 or 2, got " + std::to_string(*level));
+  }
+  const int lvl = level.value_or((*s)->service->sleep_mode == core::SleepMode::l2 ? 2 : 1);
+  std::lock_guard lock(m->command_mutex);
+  return m->do_sleep(**s, lvl);
+}
+
+util::Result<OpResult> Engine::wake_service(const std::string& id) {
+  auto s = m->find_slot(id);
+  if (!s) return std::unexpected(s.error());
+  std::lock_guard lock(m->command_mutex);
+  return m->do_wake(**s);
+}
+
+util::Status Engine::stop_all() {
+  std::lock_guard lock(m->command_mutex);
+  std::optional<util::Error> first;
+  for (auto& [id, s] : m->slots) {
+    if (!m->instance_alive(s.instance_key)) continue;
+    if (auto r = m->do_stop(s); !r && !first) first = r.error();
+  }
+  if (first) return std::unexpected(*first);
+  return {};
+}
+
+util::Result<StatusView> Engine::status() {
+  StatusView v;
+  auto snap = m->snapshot();
+  if (!snap) return std::unexpected(snap.error());
+  v.gpu = *snap;
+  auto cur = m->store.get_current_mode();
+  if (cur) v.current_mode = *cur;
+  std::set<int> managed;
+  for (auto& [id, s] : m->slots) {
+    ServiceView sv;
+    sv.id = id;
+    sv.driver = s.service->driver;
+    sv.port = s.service->port;
+    sv.configured_mib = s.service->vram_mib;
+    const auto obs = m->observe(s);
+    sv.state = obs.state;
+    sv.reason = obs.reason.empty() ? s.reason : obs.reason;
+    sv.models = obs.models;
+    {
+      std::lock_guard lock(m->state_mutex);
+      sv.learned_mib = s.learned_mib;
+      sv.learned_sleep_mib = s.learned_sleep_mib;
+      if (const auto it = m->instances.find(s.instance_key); it != m->instances.end()) sv.pid = it->second.identity.pid;
+    }
+    if (sv.pid) {
+      const auto pids = m->pids_of(s.instance_key);
+      managed.insert(pids.begin(), pids.end());
+      const bool router_idle = s.instance_key != id && sv.state != core::ServiceState::running;
+      sv.measured_mib = router_idle ? 0 : m->memory_of(*snap, s.instance_key);
+    }
+    v.services.push_back(std::move(sv));
+  }
+  for (const auto& d : snap->devices) {
+    for (const auto& p : d.processes) {
+      if (!managed.contains(p.pid)) v.external_mib += p.used_mib;
+    }
+  }
+  return v;
+}
+
+util::Status Engine::recover() {
+  std::lock_guard lock(m->command_mutex);
+  auto records = m->store.list_runtime();
+  if (!records) return std::unexpected(records.error());
+  for (const auto& rt : *records) {
+    auto it = m->slots.find(rt.service_id);
+    if (it == m->slots.end() || rt.pid <= 0) continue;
+    Slot& s = it->second;
+    s.learned_mib = rt.learned_vram_mib;
+    s.learned_sleep_mib = rt.learned_sleep_vram_mib;
+    const infra::process::ProcessIdentity id{rt.pid, rt.pid_start_time};
+    if (infra::process::is_same_process_alive(id)) {
+      {
+        std::lock_guard l(m->state_mutex);
+        m->instances[s.instance_key] = Instance{id, m->log_file(s.instance_key), rt.started_at_ms};
+      }
+      const auto obs = m->observe(s);
+      m->set_state(s, obs.state, "adopted");
+      m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) + ")");
+    } else if (rt.state != core::ServiceState::stopped) {
+      m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
+    }
+  }
+  // A switch left unfinished by a killed daemon is finished: planning from the observed state
+  // makes re-running it idempotent.
+  auto unfinished = m->store.unfinished_switch();
+  if (unfinished && *unfinished) {
+    const std::string target = (*unfinished)->to_mode;
+    (void)m->store.finish_switch((*unfinished)->id, "failed", "interrupted: the daemon stopped mid-switch; resumed on restart");
+    m->emit("switch.resumed", "", target, "resuming the switch to " + target + " interrupted by a daemon restart");
+    auto r = m->run_switch(target, SwitchOptions{});
+    if (!r) return std::unexpected(r.error());
+  }
+  return {};
+}
+
+}  // namespace gpumod::engine

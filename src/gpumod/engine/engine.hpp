@@ -1,0 +1,161 @@
+// Engine: the one place that changes what runs on the GPU. It observes services (process, HTTP,
+// GPU), starts, stops, sleeps and wakes them through their drivers with admission control from
+// measured memory, switches modes by plan + journal + rollback, learns each service's real
+// footprint, and watches health. It never prints: progress goes to an Observer, outcomes are
+// returned as values.
+//
+// Thread-safety: every public method may be called from any thread. Mutating commands are
+// serialized by one command lock (the daemon is the single writer, W13); a switch requested while
+// a switch to the same target runs joins it and gets the same result. status() does not take the
+// command lock. The Observer is called from the thread running the command.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumod/core/config.hpp"
+#include "gpumod/core/gpu.hpp"
+#include "gpumod/core/mode_plan.hpp"
+#include "gpumod/core/service.hpp"
+#include "gpumod/drivers/driver.hpp"
+#include "gpumod/util/result.hpp"
+
+namespace gpumod::infra::state {
+class StateStore;
+}
+namespace gpumod::infra::gpu {
+class GpuProbe;
+}
+namespace gpumod::infra::process {
+class ProcessSpawner;
+}
+
+namespace gpumod::engine {
+
+struct EngineEvent {
+  std::string kind;        // "service.started", "switch.step", "health.unhealthy", ...
+  std::string service_id;
+  std::string mode_id;
+  std::string message;
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_event(const EngineEvent& event) = 0;
+};
+
+struct EngineSettings {
+  std::filesystem::path log_dir;                   // <log_dir>/<service>.log
+  drivers::LaunchOptions launch;                   // resolved server binaries
+  std::int64_t margin_mib = 512;                   // admission margin
+  std::chrono::milliseconds release_timeout{30000};  // wait for memory to be released
+  std::chrono::milliseconds gpu_deadline{2000};
+  std::chrono::milliseconds control_timeout{60000};  // sleep / wake / load / unload
+  std::uint64_t log_max_bytes = 16u * 1024u * 1024u;
+  int log_keep = 3;
+  // Health monitor.
+  std::chrono::milliseconds health_interval{5000};
+  int health_failure_threshold = 3;
+  int health_recovery_threshold = 2;
+};
+
+struct ServiceView {
+  std::string id;
+  core::DriverKind driver = core::DriverKind::llamacpp;
+  std::optional<int> port;
+  core::ServiceState state = core::ServiceState::stopped;
+  std::string reason;
+  int pid = 0;
+  std::int64_t configured_mib = 0;
+  std::optional<std::int64_t> measured_mib;      // what its processes hold now
+  std::optional<std::int64_t> learned_mib;       // learned footprint when running
+  std::optional<std::int64_t> learned_sleep_mib; // learned footprint asleep
+  std::vector<drivers::ModelStatus> models;      // router models
+};
+
+struct StatusView {
+  core::GpuSnapshot gpu;
+  std::optional<std::string> current_mode;
+  std::vector<ServiceView> services;
+  std::int64_t external_mib = 0;  // GPU memory of processes gpumod does not manage
+};
+
+struct OpResult {
+  std::string service_id;
+  std::string action;       // start, stop, restart, sleep, wake
+  bool changed = false;     // false: the goal already held
+  core::ServiceState state = core::ServiceState::stopped;
+  std::string message;
+  std::int64_t elapsed_ms = 0;
+};
+
+struct SwitchOptions {
+  bool dry_run = false;
+  bool no_rollback = false;
+};
+
+struct StepOutcome {
+  core::PlanStep step;
+  std::string outcome;   // done, failed, skipped, undone
+  std::string message;
+  std::int64_t elapsed_ms = 0;
+};
+
+struct SwitchResult {
+  bool success = false;
+  bool dry_run = false;
+  bool joined = false;           // this request joined a switch already running
+  std::optional<std::string> from_mode;
+  std::string to_mode;
+  core::Plan plan;
+  std::vector<StepOutcome> steps;
+  std::vector<StepOutcome> rollback;
+  bool rolled_back = false;
+  std::string message;
+  std::int64_t elapsed_ms = 0;
+  // The outcome by kind (W11): never merged.
+  std::vector<std::string> started, woken, restarted, slept, stopped, kept, dependencies;
+};
+
+class Engine {
+ public:
+  Engine(core::Config config, infra::state::StateStore& store, infra::gpu::GpuProbe& gpu,
+         infra::process::ProcessSpawner& spawner, EngineSettings settings,
+         Observer* observer = nullptr);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Re-adopts services recorded in the database whose process (pid + start time) still runs,
+  // then finishes a switch a killed daemon left unfinished. Call once at daemon start.
+  util::Status recover();
+
+  util::Result<StatusView> status();
+  util::Result<OpResult> start_service(const std::string& id);
+  util::Result<OpResult> stop_service(const std::string& id);
+  util::Result<OpResult> restart_service(const std::string& id);
+  util::Result<OpResult> sleep_service(const std::string& id, std::optional<int> level);
+  util::Result<OpResult> wake_service(const std::string& id);
+  util::Result<SwitchResult> switch_mode(const std::string& mode_id, const SwitchOptions& options);
+  // Stops every service gpumod runs (daemon stop --with-services).
+  util::Status stop_all();
+  // One round of health checks (the daemon's monitor thread calls this every interval).
+  void health_tick();
+
+  std::filesystem::path log_path(const std::string& service_id) const;
+  const core::Config& config() const;
+  const EngineSettings& settings() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m;
+};
+
+}  // namespace gpumod::engine

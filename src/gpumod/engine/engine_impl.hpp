@@ -1,0 +1,112 @@
+// Internal to the engine: the state shared by engine.cpp (service operations, status, recovery),
+// mode_switch.cpp and health.cpp. Not part of the public API.
+// Thread-safety: see Engine; m_state_mutex guards slots and instances, the command lock
+// serializes mutating commands.
+#pragma once
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "gpumod/core/restart_policy.hpp"
+#include "gpumod/engine/engine.hpp"
+#include "gpumod/infra/gpu/probe.hpp"
+#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/process/identity.hpp"
+#include "gpumod/infra/process/spawner.hpp"
+#include "gpumod/infra/state/state_store.hpp"
+
+namespace gpumod::engine {
+
+using Clock = std::chrono::steady_clock;
+
+// One OS process gpumod supervises: a service's server, or a llama-server router shared by the
+// router services of one group.
+struct Instance {
+  infra::process::ProcessIdentity identity;
+  std::filesystem::path log;
+  std::int64_t started_at_ms = 0;
+};
+
+struct Slot {
+  const core::Service* service = nullptr;
+  std::string instance_key;  // the service id, or "router:<port>|<models_dir>"
+  core::ServiceState state = core::ServiceState::stopped;
+  std::string reason;
+  std::optional<std::int64_t> learned_mib;
+  std::optional<std::int64_t> learned_sleep_mib;
+  std::unique_ptr<core::RestartTracker> restarts;
+  bool was_ready = false;
+  int health_failures = 0;
+  int health_successes = 0;
+  std::optional<Clock::time_point> restart_due;
+};
+
+struct Engine::Impl {
+  Impl(core::Config config, infra::state::StateStore& store, infra::gpu::GpuProbe& gpu,
+       infra::process::ProcessSpawner& spawner, EngineSettings settings, Observer* observer);
+
+  core::Config config;
+  infra::state::StateStore& store;
+  infra::gpu::GpuProbe& gpu;
+  infra::process::ProcessSpawner& spawner;
+  EngineSettings settings;
+  Observer* observer;
+
+  std::map<core::DriverKind, std::unique_ptr<drivers::Driver>> drivers;
+  std::mutex http_mutex;
+  std::map<int, std::unique_ptr<infra::http::HttpClient>> http_by_port;
+
+  std::mutex state_mutex;
+  std::map<std::string, Instance> instances;
+  std::map<std::string, Slot> slots;
+
+  std::mutex command_mutex;
+  std::mutex switch_mutex;
+  // Switches requested and not finished, by target: a request for the same target joins.
+  std::map<std::string, std::shared_future<util::Result<SwitchResult>>> pending_switches;
+  std::mt19937 rng{std::random_device{}()};
+
+  // --- helpers (engine.cpp) ---
+  Slot& slot(const std::string& id);
+  util::Result<Slot*> find_slot(const std::string& id);
+  const drivers::Driver& driver(const core::Service& s) const;
+  infra::http::HttpClient& http(const core::Service& s);
+  drivers::DriverContext context(const Slot& s);
+  bool instance_alive(const std::string& key);
+  std::optional<infra::process::ProcessIdentity> identity_of(const std::string& key);
+  std::vector<std::string> log_tail(const std::string& key, std::size_t n);
+  std::filesystem::path log_file(const std::string& key) const;
+
+  util::Result<core::GpuSnapshot> snapshot();
+  const core::GpuDevice* device(const core::GpuSnapshot& snap) const;
+  std::int64_t memory_of(const core::GpuSnapshot& snap, const std::string& key);
+  std::set<int> pids_of(const std::string& key);
+
+  drivers::Observation observe(Slot& s);
+  void set_state(Slot& s, core::ServiceState state, std::string reason);
+  void persist(const Slot& s);
+  void emit(const std::string& kind, const std::string& service, const std::string& mode,
+            const std::string& message);
+
+  util::Status admit(const Slot& s, std::int64_t need_mib);
+  util::Status wait_released(const std::set<int>& pids, const std::string& what);
+  util::Status spawn_instance(Slot& s);
+  util::Status stop_instance(const std::string& key, std::chrono::milliseconds grace);
+  void learn(Slot& s, bool asleep);
+
+  util::Result<OpResult> do_start(Slot& s);
+  util::Result<OpResult> do_stop(Slot& s);
+  util::Result<OpResult> do_sleep(Slot& s, int level);
+  util::Result<OpResult> do_wake(Slot& s);
+  util::Result<OpResult> do_restart(Slot& s);
+  bool router_mates_active(const Slot& s);
+
+  // --- mode_switch.cpp ---
+  util::Result<SwitchResult> run_switch(const std::string& mode_id, const SwitchOptions& options);
+};
+
+std::int64_t now_ms();
+
+}  // namespace gpumod::engine

@@ -1,0 +1,253 @@
+// Mode switching: observe, plan (core::plan_mode_switch), journal, execute with admission
+// control, roll back on failure. See engine.hpp for the contract.
+#include <algorithm>
+#include <future>
+#include <set>
+
+#include "gpumod/engine/engine.hpp"
+#include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/util/strings.hpp"
+
+namespace gpumod::engine {
+
+using core::ServiceState;
+using core::StepAction;
+
+namespace {
+
+std::int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, const SwitchOptions& options) {
+  const auto t0 = Clock::now();
+  SwitchResult res;
+  res.to_mode = mode_id;
+  res.dry_run = options.dry_run;
+  if (auto cur = store.get_current_mode(); cur) res.from_mode = *cur;
+
+  // Observe every service: process, HTTP, GPU (W1: never trust the recorded mode).
+  auto snap = snapshot();
+  if (!snap) return std::unexpected(snap.error());
+  const auto* dev = device(*snap);
+  if (!dev) return util::fail(util::ErrorCode::unavailable, "no GPU device");
+  core::PlanInput in;
+  in.config = &config;
+  in.target_mode = mode_id;
+  in.gpu_free_mib = dev->free_mib;
+  in.margin_mib = settings.margin_mib;
+  for (auto& [id, s] : slots) {
+    const auto obs = observe(s);
+    core::ObservedService o;
+    o.state = obs.state;
+    const bool router_model_idle = s.instance_key != id && obs.state != ServiceState::running;
+    o.resident_mib = router_model_idle ? 0 : memory_of(*snap, s.instance_key);
+    o.learned_mib = s.learned_mib;
+    o.learned_sleep_mib = s.learned_sleep_mib;
+    in.observed[id] = o;
+    if (s.state != obs.state) set_state(s, obs.state, obs.reason);
+  }
+  auto plan = core::plan_mode_switch(in);
+  if (!plan) return std::unexpected(plan.error());
+  res.plan = *plan;
+  if (options.dry_run) {
+    res.success = true;
+    res.message = plan->changes_anything() ? "plan only (--dry-run); nothing was changed"
+                                           : "already in mode " + mode_id + "; nothing to do";
+    if (!plan->predicted_to_fit) res.message += "; predicted not to fit: " + plan->fit_problem;
+    res.elapsed_ms = ms_since(t0);
+    return res;
+  }
+
+  std::vector<infra::state::SwitchStepRecord> journal_steps;
+  for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+    infra::state::SwitchStepRecord r;
+    r.step_index = static_cast<int>(i);
+    r.action = std::string(core::to_string(plan->steps[i].action));
+    r.service_id = plan->steps[i].service_id;
+    r.status = "pending";
+    journal_steps.push_back(r);
+  }
+  auto switch_id = store.begin_switch(res.from_mode.value_or(""), mode_id, journal_steps);
+  if (!switch_id) return std::unexpected(switch_id.error());
+  emit("switch.started", "", mode_id, "switching " + res.from_mode.value_or("(none)") + " -> " + mode_id);
+
+  res.steps.resize(plan->steps.size());
+  const auto run_step = [&](std::size_t i) -> util::Status {
+    const auto& step = plan->steps[i];
+    Slot& s = slot(step.service_id);
+    const auto ts = Clock::now();
+    (void)store.update_step(*switch_id, static_cast<int>(i), "running", "");
+    util::Result<OpResult> r = OpResult{step.service_id, std::string(core::to_string(step.action)), false,
+                                        s.state, "", 0};
+    switch (step.action) {
+      case StepAction::keep: r->message = step.service_id + " kept (running)"; break;
+      case StepAction::sleep: r = do_sleep(s, step.sleep_level); break;
+      case StepAction::stop: r = do_stop(s); break;
+      case StepAction::wake: r = do_wake(s); break;
+      case StepAction::start: r = do_start(s); break;
+      case StepAction::restart: r = do_restart(s); break;
+      case StepAction::await_ready: {
+        auto ctx = context(s);
+        auto st = driver(*s.service).await_ready(*s.service, ctx,
+                                                 std::chrono::duration_cast<std::chrono::milliseconds>(s.service->startup_timeout));
+        if (st) {
+          set_state(s, ServiceState::running, "");
+          r->message = step.service_id + " became ready";
+        } else {
+          r = std::unexpected(st.error());
+        }
+        break;
+      }
+    }
+    StepOutcome& out = res.steps[i];
+    out.step = step;
+    out.elapsed_ms = ms_since(ts);
+    if (!r) {
+      out.outcome = "failed";
+      out.message = r.error().message;
+      (void)store.update_step(*switch_id, static_cast<int>(i), "failed", out.message);
+      emit("switch.step", step.service_id, mode_id, std::string(core::to_string(step.action)) + " " + step.service_id + " failed: " + out.message);
+      return std::unexpected(r.error());
+    }
+    out.outcome = step.action == StepAction::keep ? "skipped" : "done";
+    out.message = r->message;
+    (void)store.update_step(*switch_id, static_cast<int>(i), out.outcome, out.message);
+    emit("switch.step", step.service_id, mode_id, out.message);
+    return {};
+  };
+
+  std::optional<util::Error> failure;
+  // Outgoing: one thread per process (router-mates share one), all at once.
+  {
+    std::map<std::string, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+      if (plan->steps[i].outgoing) groups[slot(plan->steps[i].service_id).instance_key].push_back(i);
+    }
+    std::vector<std::future<std::optional<util::Error>>> futures;
+    for (auto& [key, idxs] : groups) {
+      futures.push_back(std::async(std::launch::async, [&run_step, idxs]() -> std::optional<util::Error> {
+        for (const auto i : idxs) {
+          if (auto st = run_step(i); !st) return st.error();
+        }
+        return std::nullopt;
+      }));
+    }
+    for (auto& f : futures) {
+      if (auto e = f.get(); e && !failure) failure = e;
+    }
+  }
+  // Incoming, in order.
+  if (!failure) {
+    for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+      if (plan->steps[i].outgoing) continue;
+      if (auto st = run_step(i); !st) {
+        failure = st.error();
+        break;
+      }
+    }
+  }
+
+  for (std::size_t i = 0; i < res.steps.size(); ++i) {
+    const auto& o = res.steps[i];
+    if (o.outcome.empty()) {  // never ran
+      res.steps[i].step = plan->steps[i];
+      res.steps[i].outcome = "skipped";
+      res.steps[i].message = "not run (an earlier step failed)";
+      continue;
+    }
+    if (o.outcome != "done" && !(o.outcome == "skipped" && o.step.action == StepAction::keep)) continue;
+    const auto& id = o.step.service_id;
+    switch (o.step.action) {
+      case StepAction::keep: res.kept.push_back(id); break;
+      case StepAction::sleep: res.slept.push_back(id); break;
+      case StepAction::stop: res.stopped.push_back(id); break;
+      case StepAction::wake: res.woken.push_back(id); break;
+      case StepAction::start: (o.step.as_dependency ? res.dependencies : res.started).push_back(id); break;
+      case StepAction::restart: res.restarted.push_back(id); break;
+      case StepAction::await_ready: res.kept.push_back(id); break;
+    }
+  }
+
+  if (!failure) {
+    res.success = true;
+    (void)store.set_current_mode(mode_id, "switch");
+    (void)store.finish_switch(*switch_id, "done", "");
+    res.elapsed_ms = ms_since(t0);
+    res.message = "now in mode " + mode_id + " (" + std::to_string(res.elapsed_ms) + " ms)";
+    emit("switch.done", "", mode_id, res.message);
+    return res;
+  }
+
+  res.message = "switch to " + mode_id + " failed: " + failure->message;
+  if (options.no_rollback) {
+    (void)store.finish_switch(*switch_id, "failed", res.message);
+    emit("switch.failed", "", mode_id, res.message + " (no rollback)");
+    res.elapsed_ms = ms_since(t0);
+    return res;
+  }
+  // Roll back what was done, newest first: the GPU returns to the mode it started from.
+  for (std::size_t k = res.steps.size(); k-- > 0;) {
+    const auto& o = res.steps[k];
+    if (o.outcome != "done") continue;
+    Slot& s = slot(o.step.service_id);
+    const auto ts = Clock::now();
+    util::Result<OpResult> r = OpResult{};
+    switch (o.step.action) {
+      case StepAction::start:
+      case StepAction::restart: r = do_stop(s); break;
+      case StepAction::wake: r = do_sleep(s, o.step.sleep_level ? o.step.sleep_level : 1); break;
+      case StepAction::sleep: r = do_wake(s); break;
+      case StepAction::stop: r = do_start(s); break;
+      default: continue;
+    }
+    StepOutcome undo;
+    undo.step = o.step;
+    undo.elapsed_ms = ms_since(ts);
+    undo.outcome = r ? "undone" : "failed";
+    undo.message = r ? r->message : r.error().message;
+    res.rollback.push_back(undo);
+    (void)store.update_step(*switch_id, static_cast<int>(k), r ? "undone" : "failed", undo.message);
+  }
+  res.rolled_back = std::ranges::all_of(res.rollback, [](const StepOutcome& o) { return o.outcome == "undone"; });
+  (void)store.finish_switch(*switch_id, res.rolled_back ? "rolled_back" : "failed", res.message);
+  res.message += res.rolled_back ? "; rolled back to " + res.from_mode.value_or("the previous state")
+                                 : "; rollback incomplete";
+  emit("switch.failed", "", mode_id, res.message);
+  res.elapsed_ms = ms_since(t0);
+  return res;
+}
+
+util::Result<SwitchResult> Engine::switch_mode(const std::string& mode_id, const SwitchOptions& options) {
+  if (options.dry_run) {
+    std::lock_guard lock(m->command_mutex);
+    return m->run_switch(mode_id, options);
+  }
+  std::promise<util::Result<SwitchResult>> promise;
+  {
+    std::unique_lock lock(m->switch_mutex);
+    if (const auto it = m->pending_switches.find(mode_id); it != m->pending_switches.end()) {
+      auto joined = it->second;
+      lock.unlock();
+      auto r = joined.get();
+      if (r) r->joined = true;
+      return r;
+    }
+    m->pending_switches.emplace(mode_id, promise.get_future().share());
+  }
+  util::Result<SwitchResult> result = util::fail(util::ErrorCode::internal, "switch did not run");
+  {
+    std::lock_guard lock(m->command_mutex);
+    result = m->run_switch(mode_id, options);
+  }
+  {
+    std::lock_guard lock(m->switch_mutex);
+    m->pending_switches.erase(mode_id);
+  }
+  promise.set_value(result);
+  return result;
+}
+
+}  // namespace gpumod::engine

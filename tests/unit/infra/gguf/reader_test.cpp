@@ -1,0 +1,315 @@
+#include "gpumod/infra/gguf/reader.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "gpumod/core/ggml_types.hpp"
+#include "gpumod/infra/gguf/writer.hpp"
+
+namespace gpumod::infra::gguf {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "gpumod-gguf-XXXXXX").string();
+    m_path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  std::string file(const std::string& name) const { return (fs::path(m_path) / name).string(); }
+
+ private:
+  std::string m_path;
+};
+
+std::vector<std::byte> slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> c((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> out(c.size());
+  std::memcpy(out.data(), c.data(), c.size());
+  return out;
+}
+
+util::Result<GgufFile> parse(std::span<const std::byte> bytes) {
+  MemoryByteSource src(bytes);
+  return read_gguf(src);
+}
+
+// A small model: metadata of every kind and three tensors.
+std::vector<MetadataEntry> small_metadata() {
+  return {meta_string("general.architecture", "llama"),
+          meta_u32("llama.block_count", 2),
+          meta_u64("llama.context_length", 4096),
+          meta_i32("test.negative", -7),
+          meta_f32("llama.rope.freq_base", 10000.0f),
+          meta_bool("test.flag", true),
+          meta_array("llama.attention.head_count_kv", ValueType::i32, {2, 4}),
+          meta_array_f32("test.scores", {0.5, -1.5}),
+          meta_array_strings("tokenizer.ggml.tokens", {"<s>", "</s>", "hello"})};
+}
+
+std::vector<TensorSpec> small_tensors() {
+  return {{"token_embd.weight", core::ggml_id::f16, {64, 3}},
+          {"blk.0.attn_q.weight", core::ggml_id::q8_0, {64, 64}},
+          {"output_norm.weight", core::ggml_id::f32, {64}}};
+}
+
+TEST(GgufReader, RealVocabFiles) {
+  const std::string dir = std::string(GPUMOD_SHARED_TESTDATA_DIR) + "/gguf/";
+  struct Case { const char* file; std::size_t keys; const char* arch; };
+  for (const Case c : {Case{"ggml-vocab-llama-spm.gguf", 22, "llama"},
+                       Case{"ggml-vocab-phi-3.gguf", 26, "phi3"},
+                       Case{"ggml-vocab-bert-bge.gguf", 20, "bert"}}) {
+    SCOPED_TRACE(c.file);
+    auto f = read_gguf_file(dir + c.file);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->version, 3u);
+    EXPECT_EQ(f->metadata.size(), c.keys);
+    EXPECT_EQ(f->get_string("general.architecture"), c.arch);
+    EXPECT_TRUE(f->tensors.empty());
+    EXPECT_EQ(f->header_bytes, f->file_bytes);
+    EXPECT_EQ(f->file_bytes, fs::file_size(dir + c.file));
+    const ArraySummary* tokens = f->get_array("tokenizer.ggml.tokens");
+    ASSERT_NE(tokens, nullptr);
+    EXPECT_EQ(tokens->element_type, ValueType::string);
+    EXPECT_GT(tokens->count, 20000u);
+    EXPECT_FALSE(tokens->kept);
+  }
+  auto spm = read_gguf_file(dir + "ggml-vocab-llama-spm.gguf");
+  EXPECT_EQ(spm->get_string("tokenizer.ggml.model"), "llama");
+  EXPECT_EQ(spm->get_array("tokenizer.ggml.tokens")->count, 32000u);
+}
+
+TEST(GgufReader, WriterRoundTripV3AndV2) {
+  TempDir dir;
+  for (std::uint32_t version : {2u, 3u}) {
+    SCOPED_TRACE(version);
+    const std::string path = dir.file("m" + std::to_string(version) + ".gguf");
+    WriteOptions opt;
+    opt.version = version;
+    opt.data = DataMode::random;
+    ASSERT_TRUE(write_gguf(path, small_metadata(), small_tensors(), opt));
+    auto f = read_gguf_file(path);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->version, version);
+    EXPECT_EQ(f->metadata.size(), 9u);
+    EXPECT_EQ(f->get_uint("llama.block_count"), 2u);
+    EXPECT_EQ(f->get_uint("llama.context_length"), 4096u);
+    EXPECT_EQ(f->get_int("test.negative"), -7);
+    EXPECT_FALSE(f->get_uint("test.negative"));
+    EXPECT_DOUBLE_EQ(*f->get_float("llama.rope.freq_base"), 10000.0);
+    EXPECT_EQ(f->get_uint("test.flag"), 1u);
+    const auto* kv = f->get_array("llama.attention.head_count_kv");
+    ASSERT_NE(kv, nullptr);
+    EXPECT_TRUE(kv->kept);
+    EXPECT_EQ(kv->ints, (std::vector<std::int64_t>{2, 4}));
+    EXPECT_EQ(f->get_array("test.scores")->reals, (std::vector<double>{0.5, -1.5}));
+    EXPECT_EQ(f->get_array("tokenizer.ggml.tokens")->count, 3u);
+    ASSERT_EQ(f->tensors.size(), 3u);
+    EXPECT_EQ(f->tensors[0].name, "token_embd.weight");
+    EXPECT_EQ(f->tensors[0].bytes, 64u * 3 * 2);
+    EXPECT_EQ(f->tensors[1].type, core::ggml_id::q8_0);
+    EXPECT_EQ(f->tensors[1].bytes, 64u * 2 * 34);
+    EXPECT_EQ(f->tensors[1].offset % 32, 0u);
+    EXPECT_EQ(f->tensors[2].shape, (std::vector<std::uint64_t>{64}));
+    EXPECT_EQ(f->data_offset % 32, 0u);
+    EXPECT_EQ(f->file_bytes, fs::file_size(path));
+    EXPECT_EQ(f->data_offset + f->tensors[2].offset + f->tensors[2].bytes, f->file_bytes);
+  }
+}
+
+TEST(GgufReader, CustomAlignment) {
+  TempDir dir;
+  const std::string path = dir.file("a.gguf");
+  WriteOptions opt;
+  opt.alignment = 256;
+  ASSERT_TRUE(write_gguf(path, small_metadata(), small_tensors(), opt));
+  auto f = read_gguf_file(path);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->alignment, 256u);
+  EXPECT_EQ(f->data_offset % 256, 0u);
+  for (const auto& t : f->tensors) EXPECT_EQ(t.offset % 256, 0u);
+}
+
+// GGUF v1: u32 counts and string lengths, written by hand.
+TEST(GgufReader, VersionOneByHand) {
+  std::vector<std::byte> b;
+  const auto put = [&](const void* p, std::size_t n) {
+    const auto* c = static_cast<const std::byte*>(p);
+    b.insert(b.end(), c, c + n);
+  };
+  const auto u32 = [&](std::uint32_t v) { put(&v, 4); };
+  const auto str = [&](const std::string& s) { u32(static_cast<std::uint32_t>(s.size())); put(s.data(), s.size()); };
+  u32(0x46554747);
+  u32(1);
+  u32(1);  // tensors
+  u32(3);  // kv
+  str("general.architecture"); u32(8); str("llama");
+  str("llama.block_count"); u32(4); u32(1);
+  str("tokenizer.ggml.tokens"); u32(9); u32(8); u32(2); str("a"); str("bc");
+  str("token_embd.weight"); u32(2); u32(32); u32(2); u32(0); const std::uint64_t off = 0; put(&off, 8);
+  while (b.size() % 32 != 0) b.push_back(std::byte{0});
+  b.resize(b.size() + 32 * 2 * 4);
+  auto f = parse(b);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->version, 1u);
+  EXPECT_EQ(f->get_string("general.architecture"), "llama");
+  EXPECT_EQ(f->get_uint("llama.block_count"), 1u);
+  EXPECT_EQ(f->get_array("tokenizer.ggml.tokens")->count, 2u);
+  ASSERT_EQ(f->tensors.size(), 1u);
+  EXPECT_EQ(f->tensors[0].shape, (std::vector<std::uint64_t>{32, 2}));
+  EXPECT_EQ(f->tensors[0].bytes, 256u);
+}
+
+TEST(GgufReader, EveryTruncationIsACleanError) {
+  TempDir dir;
+  const std::string path = dir.file("t.gguf");
+  ASSERT_TRUE(write_gguf(path, small_metadata(), small_tensors()));
+  const auto bytes = slurp(path);
+  ASSERT_TRUE(parse(bytes));
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    auto f = parse(std::span(bytes).first(n));
+    ASSERT_FALSE(f) << "prefix " << n << " parsed";
+    EXPECT_EQ(f.error().code, util::ErrorCode::corrupt) << n;
+    EXPECT_NE(f.error().message.find("at byte"), std::string::npos) << f.error().message;
+  }
+}
+
+// Byte surgery on a valid v3 file with a known layout.
+class GgufHostile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = m_dir.file("h.gguf");
+    const std::vector<MetadataEntry> meta{meta_string("general.architecture", "llama"),
+                                          meta_array("a", ValueType::u32, {1, 2, 3})};
+    const std::vector<TensorSpec> tensors{{"w", core::ggml_id::f32, {8}}};
+    ASSERT_TRUE(write_gguf(path, meta, tensors));
+    m_bytes = slurp(path);
+  }
+  template <class T>
+  void poke(std::size_t at, T v) { std::memcpy(m_bytes.data() + at, &v, sizeof v); }
+  std::string error() {
+    auto f = parse(m_bytes);
+    if (f) return "";
+    EXPECT_EQ(f.error().code, util::ErrorCode::corrupt);
+    return f.error().message;
+  }
+  // Layout: magic 0, version 4, n_tensors 8, n_kv 16, key len 24, key "general.architecture"
+  // 32..52, type 52, value len 56, "llama" 64..69, key len 69, "a" 77, type 78, elem type 82,
+  // count 86, elems 94..106, tensor name len 106, "w" 114, n_dims 115, ne0 119, type 127,
+  // offset 131.
+  TempDir m_dir;
+  std::vector<std::byte> m_bytes;
+};
+
+TEST_F(GgufHostile, LayoutAssumptionsHold) { EXPECT_EQ(error(), ""); }
+
+TEST_F(GgufHostile, BadMagicAndVersion) {
+  poke<std::uint32_t>(4, 4);
+  EXPECT_NE(error().find("version"), std::string::npos);
+  poke<std::uint32_t>(4, 3);
+  poke<std::uint32_t>(0, 0x12345678);
+  EXPECT_NE(error().find("magic"), std::string::npos);
+}
+
+TEST_F(GgufHostile, HugeCounts) {
+  poke<std::uint64_t>(16, 1ULL << 60);
+  EXPECT_NE(error().find("metadata count"), std::string::npos);
+  poke<std::uint64_t>(16, 2);
+  poke<std::uint64_t>(8, ~0ULL);
+  EXPECT_NE(error().find("tensor count"), std::string::npos);
+  poke<std::uint64_t>(8, 1);
+  poke<std::uint64_t>(86, 1ULL << 62);
+  EXPECT_NE(error().find("array count"), std::string::npos);
+}
+
+TEST_F(GgufHostile, HugeStrings) {
+  poke<std::uint64_t>(56, 1ULL << 40);
+  EXPECT_NE(error().find("exceeds the limit"), std::string::npos);
+  poke<std::uint64_t>(56, 1000);
+  EXPECT_NE(error().find("past the end"), std::string::npos);
+}
+
+TEST_F(GgufHostile, UnknownValueTypes) {
+  poke<std::uint32_t>(52, 13);
+  EXPECT_NE(error().find("unknown value type 13"), std::string::npos);
+  poke<std::uint32_t>(52, 8);
+  poke<std::uint32_t>(82, 9);  // array of arrays
+  EXPECT_NE(error().find("nested"), std::string::npos);
+}
+
+TEST_F(GgufHostile, BadTensorInfo) {
+  poke<std::uint32_t>(127, 4);  // a removed ggml type
+  EXPECT_NE(error().find("unknown ggml type 4"), std::string::npos);
+  poke<std::uint32_t>(127, 0);
+  poke<std::uint32_t>(115, 5);
+  EXPECT_NE(error().find("5 dims"), std::string::npos);
+  poke<std::uint32_t>(115, 0);
+  EXPECT_NE(error().find("0 dims"), std::string::npos);
+  poke<std::uint32_t>(115, 1);
+  poke<std::uint64_t>(119, 0);
+  EXPECT_NE(error().find("dim 0 is 0"), std::string::npos);
+  poke<std::uint64_t>(119, 8);
+  poke<std::uint32_t>(127, core::ggml_id::q4_0);  // 8 is not a multiple of 32
+  EXPECT_NE(error().find("block size"), std::string::npos);
+  poke<std::uint32_t>(127, 0);
+  poke<std::uint64_t>(131, 1024);
+  EXPECT_NE(error().find("outside the file"), std::string::npos);
+  poke<std::uint64_t>(131, 3);
+  EXPECT_NE(error().find("alignment"), std::string::npos);
+  poke<std::uint64_t>(131, 0);
+  EXPECT_EQ(error(), "");
+}
+
+TEST(GgufReader, SplitModelReadsAllParts) {
+  TempDir dir;
+  const std::vector<TensorSpec> parts[3] = {
+      {{"token_embd.weight", core::ggml_id::f16, {64, 3}}},
+      {{"blk.0.attn_q.weight", core::ggml_id::f16, {64, 64}}},
+      {{"output.weight", core::ggml_id::f16, {64, 3}}, {"output_norm.weight", 0, {64}}}};
+  std::uint64_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto meta = small_metadata();
+    meta.push_back(meta_u32("split.no", static_cast<std::uint32_t>(i)));
+    meta.push_back(meta_u32("split.count", 3));
+    const std::string path = dir.file("model-0000" + std::to_string(i + 1) + "-of-00003.gguf");
+    ASSERT_TRUE(write_gguf(path, meta, parts[i]));
+    total += fs::file_size(path);
+  }
+  auto f = read_gguf_model(dir.file("model-00002-of-00003.gguf"));
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->split_count, 3u);
+  ASSERT_EQ(f->tensors.size(), 4u);
+  EXPECT_EQ(f->tensors[1].name, "blk.0.attn_q.weight");
+  EXPECT_EQ(f->tensors[1].split_index, 1u);
+  EXPECT_EQ(f->tensors[3].split_index, 2u);
+  EXPECT_EQ(f->file_bytes, total);
+  EXPECT_EQ(f->part_paths.size(), 3u);
+
+  fs::remove(dir.file("model-00003-of-00003.gguf"));
+  auto missing = read_gguf_model(dir.file("model-00001-of-00003.gguf"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, util::ErrorCode::not_found);
+  EXPECT_NE(missing.error().message.find("split part 3 of 3"), std::string::npos);
+}
+
+TEST(GgufReader, FileErrors) {
+  auto missing = read_gguf_file("/nonexistent/x.gguf");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, util::ErrorCode::not_found);
+  auto dir = read_gguf_file("/tmp");
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().code, util::ErrorCode::invalid_argument);
+}
+
+}  // namespace
+}  // namespace gpumod::infra::gguf
