@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   register_config_commands(root, ctx);
   register_simulate_commands(root, ctx);
   register_demo_command(root, ctx);
+  register_model_commands(root, ctx); register_gguf_commands(root, ctx);
 
   try {
     root.parse(argc, argv);

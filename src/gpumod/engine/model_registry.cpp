@@ -38,6 +38,13 @@ util::Status validate_local(const LocalModel& m) {
 
 }  // namespace
 
+std::string measurement_settings_key(const core::EstimateOptions& o) {
+  return "ctx=" + std::to_string(o.context_size) + ";ctk=" + std::string(core::to_string(o.cache_type_k)) +
+         ";ctv=" + std::string(core::to_string(o.cache_type_v)) + ";fa=" + (o.flash_attn ? "on" : "off") +
+         ";ngl=" + std::to_string(o.n_gpu_layers) + ";ncmoe=" + std::to_string(o.n_cpu_moe) +
+         ";np=" + std::to_string(o.n_parallel) + ";ub=" + std::to_string(o.n_ubatch);
+}
+
 std::string model_id_from_filename(std::string_view filename) {
   std::string name(fs::path(std::string(filename)).filename().string());
   if (name.size() > 5 && util::to_lower(name.substr(name.size() - 5)) == ".gguf") name.resize(name.size() - 5);

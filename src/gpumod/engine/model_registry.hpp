@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gpumod/core/vram_estimator.hpp"
 #include "gpumod/infra/gguf/byte_source.hpp"
 #include "gpumod/infra/gguf/reader.hpp"
 #include "gpumod/infra/state/state_store.hpp"
@@ -47,6 +48,11 @@ util::Result<infra::state::ModelRecord> record_from_gguf_source(infra::gguf::Byt
                                                                 std::string_view filename,
                                                                 std::string_view location,
                                                                 std::string_view source);
+
+// The settings key a load measurement is recorded under (ModelMeasurement::settings_key), so the
+// estimate for the same model and settings can find it: "ctx=4096;ctk=f16;ctv=f16;fa=on;ngl=-1;
+// ncmoe=0;np=4;ub=512" (ctx as llama-server was given it; ngl -1 = all).
+std::string measurement_settings_key(const core::EstimateOptions& options);
 
 struct LocalModel {
   std::string id;

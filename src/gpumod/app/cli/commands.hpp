@@ -19,5 +19,6 @@ void register_demo_command(CLI::App& root, AppContext& ctx);        // demo (mak
 // service start|stop|restart|sleep|wake|status|logs, mode switch, events, daemon ...
 // (after register_inventory_commands: it adds to the service and mode groups)
 void register_runtime_commands(CLI::App& root, AppContext& ctx);
+void register_model_commands(CLI::App& root, AppContext& ctx); void register_gguf_commands(CLI::App& root, AppContext& ctx);  // model register|list|show|remove|estimate; gguf inspect
 
 }  // namespace gpumod::app
