@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/unit/drivers/fake_http.hpp"
+#include "unit/drivers/fake_http.hpp"
 
 namespace gpumod::drivers {
 namespace {

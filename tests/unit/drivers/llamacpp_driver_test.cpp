@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/drivers/fake_http.hpp"
+#include "unit/drivers/fake_http.hpp"
 
 namespace gpumod::drivers {
 namespace {

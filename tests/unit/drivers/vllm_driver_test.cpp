@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gpumod/drivers/http_driver.hpp"
-#include "tests/unit/drivers/fake_http.hpp"
+#include "unit/drivers/fake_http.hpp"
 
 namespace gpumod::drivers {
 namespace {
