@@ -9,6 +9,7 @@
 #include "gpumod/core/vram_estimator.hpp"
 #include "gpumod/infra/gguf/model_info.hpp"
 #include "gpumod/util/ids.hpp"
+#include "gpumod/util/strings.hpp"
 
 namespace gpumod::engine {
 

@@ -9,6 +9,7 @@
 #include "gpumod/core/ggml_types.hpp"
 #include "gpumod/infra/gguf/model_info.hpp"
 #include "gpumod/infra/gguf/reader.hpp"
+#include "gpumod/infra/state/state_store.hpp"  // AppContext owns a StateStore
 #include "gpumod/util/strings.hpp"
 #include "gpumod/util/table.hpp"
 
