@@ -517,16 +517,14 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     row("Host", est.host_mib, std::nullopt,
         au ? std::optional<double>(au->host_model + au->host_context + au->host_compute) : std::nullopt);
     out << t.render();
-    if (shape && !est.overhead_measured) {
-      out << "\nRuntime overhead: " << fixed(core::k_default_runtime_overhead_mib, 0)
-          << " MiB assumed (H100, driver 580, CUDA 13); pass --overhead-mib for your GPU.\n";
-    }
     if (measured) {
       out << "Measured: " << measured->device << " (" << measured->settings_key << ")"
           << (measured->process_mib ? "; GPU total is the process as nvidia-smi saw it" : "") << ".\n";
     }
     if (authority) out << "llama-fit-params (" << authority->device << ") is llama.cpp's own figure; it excludes the runtime overhead.\n";
+    if (!est.notes.empty()) out << "\n";
     for (const auto& n : est.notes) out << "Note: " << n << "\n";
+    if (shape && !est.overhead_measured) out << "Pass --overhead-mib with the runtime overhead measured on your GPU.\n";
     if (*budget) {
       if (fit_layers) {
         if (fit_ngl) out << "\nMost GPU layers within " << util::group_thousands(**budget) << " MiB: " << *fit_ngl
