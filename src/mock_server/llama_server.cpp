@@ -159,8 +159,19 @@ util::Status LlamaServer::init_models() {
     return {};
   }
   std::error_code ec;
-  if (!fs::is_directory(m_o.models_dir, ec))
-    return util::fail(util::ErrorCode::not_found, "models directory not found: " + m_o.models_dir);
+  if (!fs::is_directory(m_o.models_dir, ec)) {
+    // A mock without model files (the bundled demo): the models named by --mock-model-vram.
+    if (m_o.model_vram_mib.empty()) {
+      return util::fail(util::ErrorCode::not_found, "models directory not found: " + m_o.models_dir);
+    }
+    for (const auto& [id, mib] : m_o.model_vram_mib) {
+      Model m;
+      m.id = id;
+      m.vram_mib = mib;
+      m.sleep_idle_s = m_o.sleep_idle_seconds;
+      m_models.push_back(std::move(m));
+    }
+  }
   for (fs::directory_iterator it(m_o.models_dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file() || it->path().extension() != ".gguf") continue;
     Model m;
@@ -273,7 +284,8 @@ void LlamaServer::begin_load(Model& m, std::unique_lock<std::mutex>&) {
     if (!wait_gen(id, gen, m_o.load_delay, lock)) return;
     Model* mm = find(id);
     std::error_code ec;
-    const bool file_missing = mm->path.empty() || !fs::exists(mm->path, ec);
+    // A model named only by --mock-model-vram (no file behind it) loads; a named file must exist.
+    const bool file_missing = mm->path.empty() ? !m_o.model_vram_mib.contains(mm->id) : !fs::exists(mm->path, ec);
     if (m_o.has(Fault::hang_on_load) || (m_o.router() && file_missing)) {
       log_raw(prefix + "llama_model_load: error loading model: failed to open " + mm->path);
       log_raw(prefix + "srv    load_model: exiting due to model loading error");

@@ -11,20 +11,28 @@ namespace gpumod::app {
 
 namespace {
 
-// The deepest subcommand that was recognised, to suggest a spelling among its children.
-const CLI::App* deepest_parsed(const CLI::App& app) {
-  for (const auto* sub : app.get_subcommands()) return deepest_parsed(*sub);
-  return &app;
-}
-
-std::string suggestion_for(const CLI::App& root, const std::vector<std::string>& extras) {
-  if (extras.empty()) return "";
-  const auto* at = deepest_parsed(root);
-  std::vector<std::string> names;
-  for (const auto* sub : at->get_subcommands([](const CLI::App*) { return true; })) {
-    names.push_back(sub->get_name());
+// Walks argv along the command tree; at the first word that names no command at its level,
+// returns "unknown command 'x' (did you mean 'y'?)". Empty when every word is a known command.
+std::string unknown_command(const CLI::App& root, int argc, char** argv) {
+  const CLI::App* at = &root;
+  for (int i = 1; i < argc; ++i) {
+    const std::string tok = argv[i];
+    if (tok.starts_with("-")) {
+      if (at == &root && (tok == "--config" || tok == "--simulate-gpu")) ++i;
+      continue;
+    }
+    const auto subs = at->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) return "";
+    const CLI::App* next = nullptr;
+    std::vector<std::string> names;
+    for (const auto* sub : subs) {
+      names.push_back(sub->get_name());
+      if (sub->get_name() == tok) next = sub;
+    }
+    if (!next) return "unknown command '" + tok + "'" + util::did_you_mean(tok, names);
+    at = next;
   }
-  return util::did_you_mean(extras.front(), names);
+  return "";
 }
 
 }  // namespace
@@ -55,12 +63,10 @@ int main(int argc, char** argv) {
     return root.exit(e);
   } catch (const CLI::Success& e) {
     return root.exit(e);
-  } catch (const CLI::ExtrasError& e) {
-    std::cerr << "gpumod: error: " << e.what() << suggestion_for(root, root.remaining()) << "\n"
-              << "Run 'gpumod --help' for the commands.\n";
-    return exit_code_for(util::ErrorCode::invalid_argument);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "gpumod: error: " << e.what() << "\n";
+    const std::string unknown = unknown_command(root, argc, argv);
+    std::cerr << "gpumod: error: " << (unknown.empty() ? std::string(e.what()) : unknown) << "\n";
+    if (!unknown.empty()) std::cerr << "Run 'gpumod --help' for the commands.\n";
     return exit_code_for(util::ErrorCode::invalid_argument);
   }
   if (!config_dir.empty()) ctx.options.config_dir = config_dir;

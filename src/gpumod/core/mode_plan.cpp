@@ -109,8 +109,9 @@ util::Result<Plan> plan_mode_switch(const PlanInput& in) {
       step.sleep_level = sleep_level(s);
       const std::int64_t residue = o.learned_sleep_mib.value_or(default_sleep_residue_mib(s.sleep_mode, o.resident_mib));
       step.frees_mib = std::max<std::int64_t>(0, o.resident_mib - residue);
-      step.reason = "not in mode " + mode->id + "; sleeps at level " +
-                    std::string(to_string(s.sleep_mode));
+      step.reason = s.sleep_mode == SleepMode::router
+                        ? "not in mode " + mode->id + "; its model is unloaded (the router stays)"
+                        : "not in mode " + mode->id + "; sleeps at level " + std::to_string(step.sleep_level);
     } else if (o.state == ServiceState::sleeping && shares_router) {
       continue;  // its model is unloaded; the router process stays for the incoming service
     } else {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/drivers/llamacpp_driver.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/strings.hpp"
@@ -287,6 +288,22 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   sp.argv = spec->argv;
   sp.env = spec->env;
   for (const auto& [k, v] : s.service->env) sp.env[k] = v;
+  const auto& svc = *s.service;
+  if (svc.driver == core::DriverKind::llamacpp && settings.llama_is_mock) {
+    std::string models;
+    std::lock_guard lock(state_mutex);
+    for (const auto& [id, other] : slots) {
+      if (other.instance_key != s.instance_key) continue;
+      if (auto model = drivers::static_model_id(*other.service)) {
+        models += (models.empty() ? "" : ",") + *model + "=" + std::to_string(other.service->vram_mib);
+      }
+    }
+    sp.env["GPUMOD_MOCK_MODEL_VRAM"] = models;
+    sp.env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(svc.vram_mib);
+  }
+  if (svc.driver == core::DriverKind::vllm && settings.vllm_is_mock) {
+    sp.env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(svc.vram_mib);
+  }
   sp.log_file = log_file(s.instance_key);
   (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
   auto id = spawner.spawn(sp);
@@ -375,12 +392,12 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
     return util::fail(ready.error().code, svc.id + " did not become ready: " + ready.error().message);
   }
   if (router) {
-    auto w = do_wake(s);
-    if (!w) return w;
-    w->action = "start";
-    w->changed = true;
-    w->elapsed_ms = elapsed_ms(t0);
-    return w;
+    // The router is up; make sure this service's model is loaded (the driver's readiness
+    // normally loads it already).
+    if (observe(s).state != ServiceState::running) {
+      auto w = do_wake(s);
+      if (!w) return w;
+    }
   }
   s.was_ready = true;
   s.restarts->on_ready(Clock::now());
@@ -644,7 +661,7 @@ util::Status Engine::recover() {
   auto unfinished = m->store.unfinished_switch();
   if (unfinished && *unfinished) {
     const std::string target = (*unfinished)->to_mode;
-    (void)m->store.finish_switch((*unfinished)->id, "failed", "interrupted: the daemon stopped mid-switch; resumed on restart");
+    (void)m->store.finish_switch((*unfinished)->id, infra::state::SwitchState::failed, "interrupted: the daemon stopped mid-switch; resumed on restart");
     m->emit("switch.resumed", "", target, "resuming the switch to " + target + " interrupted by a daemon restart");
     auto r = m->run_switch(target, SwitchOptions{});
     if (!r) return std::unexpected(r.error());

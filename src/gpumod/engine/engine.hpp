@@ -54,6 +54,10 @@ class Observer {
 struct EngineSettings {
   std::filesystem::path log_dir;                   // <log_dir>/<service>.log
   drivers::LaunchOptions launch;                   // resolved server binaries
+  // The bundled gpumod-mock-server stands in for llama-server / vLLM (the demo): it is told each
+  // model's memory from the presets, since it has no model files.
+  bool llama_is_mock = false;
+  bool vllm_is_mock = false;
   std::int64_t margin_mib = 512;                   // admission margin
   std::chrono::milliseconds release_timeout{30000};  // wait for memory to be released
   std::chrono::milliseconds gpu_deadline{2000};

@@ -8,11 +8,14 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "gpumod/core/restart_policy.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
-#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/gpu/select.hpp"
+#include "gpumod/infra/gpu/simulated_probe.hpp"
+#include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"

@@ -61,14 +61,9 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     return res;
   }
 
-  std::vector<infra::state::SwitchStepRecord> journal_steps;
-  for (std::size_t i = 0; i < plan->steps.size(); ++i) {
-    infra::state::SwitchStepRecord r;
-    r.step_index = static_cast<int>(i);
-    r.action = std::string(core::to_string(plan->steps[i].action));
-    r.service_id = plan->steps[i].service_id;
-    r.status = "pending";
-    journal_steps.push_back(r);
+  std::vector<infra::state::PlannedStep> journal_steps;
+  for (const auto& step : plan->steps) {
+    journal_steps.push_back({std::string(core::to_string(step.action)), step.service_id});
   }
   auto switch_id = store.begin_switch(res.from_mode.value_or(""), mode_id, journal_steps);
   if (!switch_id) return std::unexpected(switch_id.error());
@@ -79,7 +74,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     const auto& step = plan->steps[i];
     Slot& s = slot(step.service_id);
     const auto ts = Clock::now();
-    (void)store.update_step(*switch_id, static_cast<int>(i), "running", "");
+    (void)store.update_step(*switch_id, static_cast<int>(i), infra::state::StepStatus::running);
     util::Result<OpResult> r = OpResult{step.service_id, std::string(core::to_string(step.action)), false,
                                         s.state, "", 0};
     switch (step.action) {
@@ -108,13 +103,13 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     if (!r) {
       out.outcome = "failed";
       out.message = r.error().message;
-      (void)store.update_step(*switch_id, static_cast<int>(i), "failed", out.message);
+      (void)store.update_step(*switch_id, static_cast<int>(i), infra::state::StepStatus::failed, out.message);
       emit("switch.step", step.service_id, mode_id, std::string(core::to_string(step.action)) + " " + step.service_id + " failed: " + out.message);
       return std::unexpected(r.error());
     }
     out.outcome = step.action == StepAction::keep ? "skipped" : "done";
     out.message = r->message;
-    (void)store.update_step(*switch_id, static_cast<int>(i), out.outcome, out.message);
+    (void)store.update_step(*switch_id, static_cast<int>(i), step.action == StepAction::keep ? infra::state::StepStatus::skipped : infra::state::StepStatus::done, out.message);
     emit("switch.step", step.service_id, mode_id, out.message);
     return {};
   };
@@ -174,7 +169,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   if (!failure) {
     res.success = true;
     (void)store.set_current_mode(mode_id, "switch");
-    (void)store.finish_switch(*switch_id, "done", "");
+    (void)store.finish_switch(*switch_id, infra::state::SwitchState::done);
     res.elapsed_ms = ms_since(t0);
     res.message = "now in mode " + mode_id + " (" + std::to_string(res.elapsed_ms) + " ms)";
     emit("switch.done", "", mode_id, res.message);
@@ -183,7 +178,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
 
   res.message = "switch to " + mode_id + " failed: " + failure->message;
   if (options.no_rollback) {
-    (void)store.finish_switch(*switch_id, "failed", res.message);
+    (void)store.finish_switch(*switch_id, infra::state::SwitchState::failed, res.message);
     emit("switch.failed", "", mode_id, res.message + " (no rollback)");
     res.elapsed_ms = ms_since(t0);
     return res;
@@ -209,10 +204,10 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     undo.outcome = r ? "undone" : "failed";
     undo.message = r ? r->message : r.error().message;
     res.rollback.push_back(undo);
-    (void)store.update_step(*switch_id, static_cast<int>(k), r ? "undone" : "failed", undo.message);
+    (void)store.update_step(*switch_id, static_cast<int>(k), r ? infra::state::StepStatus::undone : infra::state::StepStatus::failed, undo.message);
   }
   res.rolled_back = std::ranges::all_of(res.rollback, [](const StepOutcome& o) { return o.outcome == "undone"; });
-  (void)store.finish_switch(*switch_id, res.rolled_back ? "rolled_back" : "failed", res.message);
+  (void)store.finish_switch(*switch_id, res.rolled_back ? infra::state::SwitchState::rolled_back : infra::state::SwitchState::failed, res.message);
   res.message += res.rolled_back ? "; rolled back to " + res.from_mode.value_or("the previous state")
                                  : "; rollback incomplete";
   emit("switch.failed", "", mode_id, res.message);

@@ -7,6 +7,8 @@
 
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
+#include "gpumod/infra/gpu/select.hpp"
+#include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/gpu/sim_ledger.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 
@@ -31,6 +33,7 @@ constexpr std::chrono::milliseconds k_gpu_deadline{3000};
 
 }  // namespace
 
+AppContext::AppContext(std::ostream& out, std::ostream& err) : m_out(out), m_err(err) {}
 AppContext::~AppContext() = default;
 
 int exit_code_for(util::ErrorCode code) {
@@ -70,7 +73,9 @@ util::Result<const core::Config*> AppContext::config() {
   }
   auto loaded = infra::config::load_config_or_error(choice->root);
   if (!loaded) return std::unexpected(loaded.error());
-  loaded->bundled_example = choice->bundled;
+  std::error_code ec;
+  loaded->bundled_example =
+      choice->bundled || fs::equivalent(choice->root, bundled_example_dir(), ec);
   m_config = std::move(*loaded);
   return &*m_config;
 }
@@ -79,7 +84,7 @@ util::Result<infra::state::StateStore*> AppContext::state() {
   if (m_state) return m_state.get();
   auto cfg = config();
   if (!cfg) return std::unexpected(cfg.error());
-  auto store = infra::state::StateStore::open(infra::state::default_db_path(env));
+  auto store = infra::state::StateStore::open(infra::state::default_db_path());
   if (!store) return std::unexpected(store.error());
   auto owned = std::make_unique<infra::state::StateStore>(std::move(*store));
   // Sync the configuration only when its files changed since the last sync (one transaction).

@@ -31,7 +31,7 @@ struct GlobalOptions {
 
 class AppContext {
  public:
-  AppContext(std::ostream& out, std::ostream& err) : m_out(out), m_err(err) {}
+  AppContext(std::ostream& out, std::ostream& err);
 
   ~AppContext();
 

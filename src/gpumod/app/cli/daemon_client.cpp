@@ -7,7 +7,7 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
-#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 
 namespace gpumod::app {

@@ -15,7 +15,9 @@
 #include "gpumod/app/daemon/daemon.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -98,9 +100,9 @@ void service_logs(AppContext& ctx, const Flags& f) {
   if (!f.follow) return;
   infra::process::LogFollower follower((*r)["path"].get<std::string>(), false);
   while (true) {
-    auto line = follower.next(std::chrono::milliseconds(3600 * 1000));
-    if (!line) break;
-    ctx.out() << *line << "\n";
+    auto lines = follower.next(std::chrono::milliseconds(3600 * 1000));
+    if (!lines) return ctx.fail(lines.error());
+    for (const auto& line : *lines) ctx.out() << line << "\n";
     ctx.out().flush();
   }
 }
@@ -157,10 +159,18 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
   auto client = DaemonClient::connect(ctx, false);
   if (!client) return ctx.fail(client.error());
   auto ping = client->get("/v1/ping", std::chrono::milliseconds(2000));
+  if (!ping) return ctx.fail(ping.error());
+  const int pid = (*ping)["pid"].get<int>();
+  auto identity = infra::process::identify(pid);
   auto r = client->post("/v1/shutdown", json{{"with_services", f.with_services}}, std::chrono::milliseconds(120000));
   if (!r) return ctx.fail(r.error());
-  // Wait until the socket stops answering (the daemon stops its services first when asked).
-  for (int i = 0; i < 1200 && daemon_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Wait for the daemon process itself to end (it stops its services first when asked).
+  if (identity) {
+    infra::process::LinuxProcessSpawner watcher;
+    if (!watcher.wait_exit(*identity, std::chrono::milliseconds(300000))) {
+      return ctx.fail({util::ErrorCode::timeout, "the daemon (pid " + std::to_string(pid) + ") did not exit within 5 minutes"});
+    }
+  }
   ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
 }
 

@@ -5,6 +5,8 @@
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
+#include "gpumod/app/cli/daemon_client.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
@@ -26,6 +28,16 @@ struct Row {
 void run_status(AppContext& ctx, bool as_json) {
   auto cfg = ctx.config();
   if (!cfg) return ctx.fail(cfg.error());
+  // A running daemon knows the live state: ask it.
+  if (daemon_running()) {
+    auto client = DaemonClient::connect(ctx, false);
+    if (!client) return ctx.fail(client.error());
+    auto st = client->get("/v1/status", std::chrono::milliseconds(30000));
+    if (!st) return ctx.fail(st.error());
+    (*st)["source"] = "daemon";
+    ctx.out() << (as_json ? st->dump(2) + "\n" : render_status(*st));
+    return;
+  }
   auto store = ctx.state();
   if (!store) return ctx.fail(store.error());
   auto gpu = ctx.gpu();
@@ -57,7 +69,8 @@ void run_status(AppContext& ctx, bool as_json) {
       j["measured_mib"] = r.measured_mib ? json(*r.measured_mib) : json(nullptr);
       services.push_back(std::move(j));
     }
-    json out = {{"gpu", gpu_json(**gpu)},
+    json out = {{"source", "database (no daemon running; states as last recorded)"},
+                {"gpu", gpu_json(**gpu)},
                 {"gpu_note", ctx.gpu_note()},
                 {"config", {{"root", (*cfg)->root.string()}, {"bundled_example", (*cfg)->bundled_example}}},
                 {"services", services}};
@@ -66,7 +79,8 @@ void run_status(AppContext& ctx, bool as_json) {
     return;
   }
   ctx.out() << gpu_lines(**gpu, ctx.gpu_note());
-  ctx.out() << "Mode: " << (*current ? **current : std::string("(none)")) << "\n\n";
+  ctx.out() << "Mode: " << (*current ? **current : std::string("(none)")) << "\n";
+  ctx.out() << "(no daemon running: states as last recorded)\n\n";
   util::TextTable t({{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"CONFIGURED MiB", true},
                      {"ESTIMATED MiB", true}, {"MEASURED MiB", true}});
   for (const auto& r : rows) {

@@ -17,8 +17,10 @@
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
+#include "gpumod/infra/gpu/select.hpp"
+#include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/gpu/sim_ledger.hpp"
-#include "gpumod/infra/http/http_client.hpp"
+#include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"
@@ -253,7 +255,10 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   engine::EngineSettings settings;
   settings.log_dir = service_log_dir();
   fs::create_directories(settings.log_dir, ec);
-  settings.launch = resolve_launch_options(**cfg);
+  const auto launch = resolve_launch(**cfg);
+  settings.launch = launch.options;
+  settings.llama_is_mock = launch.llama_is_mock;
+  settings.vllm_is_mock = launch.vllm_is_mock;
   settings.margin_mib = (*cfg)->settings.vram_margin_mib;
   engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
   if (auto st = engine.recover(); !st) {
@@ -278,6 +283,8 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
   }
   ::chmod(socket.c_str(), 0600);
+  struct stat own_socket {};
+  ::stat(socket.c_str(), &own_socket);
 
   std::thread tcp_thread;
   if (options.listen_tcp) {
@@ -345,7 +352,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   if (stop_services) {
     if (auto st = engine.stop_all(); !st) std::cerr << "gpumod daemon: stopping services: " << st.error().message << "\n";
   }
-  fs::remove(socket, ec);
+  // Remove the socket only if it is still ours: a new daemon may already listen on the path.
+  struct stat now {};
+  if (::stat(socket.c_str(), &now) == 0 && now.st_ino == own_socket.st_ino && now.st_dev == own_socket.st_dev) {
+    fs::remove(socket, ec);
+  }
   std::cerr << "gpumod daemon: stopped" << (stop_services ? " (services stopped)" : " (services left running)") << "\n";
   return {};
 }

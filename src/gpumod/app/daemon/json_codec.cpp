@@ -137,7 +137,10 @@ std::string render_status(const json& st) {
                      {"CONFIGURED MiB", true}, {"MEASURED MiB", true}, {"LEARNED MiB", true}});
   for (const auto& s : st["services"]) {
     std::string state = s["state"].get<std::string>();
-    if (!s["reason"].get<std::string>().empty()) state += " (" + s["reason"].get<std::string>() + ")";
+    std::string reason = s["reason"].get<std::string>();
+    reason = reason.substr(0, reason.find('\n'));
+    if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
+    if (!reason.empty()) state += " (" + reason + ")";
     t.add_row({s["id"].get<std::string>(), s["driver"].get<std::string>(),
                s["port"].is_number() ? std::to_string(s["port"].get<int>()) : "-", state,
                s["pid"].get<int>() ? std::to_string(s["pid"].get<int>()) : "-", fmt_mib(s["configured_mib"]),
