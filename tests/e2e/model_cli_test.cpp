@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -351,6 +352,31 @@ TEST_F(ModelCliTest, LlamaFitParamsIsShownSideBySideWhenInstalled) {
   r = gpumod({"model", "estimate", model, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(json::parse(r.out)["llama_fit_params"].is_null());
+}
+
+// simulate --context uses the estimator for a service whose router default_model is a file: the
+// example's nemotron-3-nano reads $HOME/models/Nemotron-3-Nano-30B-A3B-UD-Q4_K_XL.gguf.
+TEST_F(ModelCliTest, SimulateContextUsesTheModelFile) {
+  const std::vector<std::string> sim{"--simulate-gpu", "NVIDIA GeForce RTX 4090 (simulated):24564", "simulate",
+                                     "mode", "nemotron", "--context", "nemotron-3-nano=32768", "--json"};
+  auto r = gpumod(sim);
+  EXPECT_EQ(r.exit_code, 2) << "no model file and no kv_cache_per_1k: " << r.out << r.err;
+
+  const auto file = (runner.home() / "models" / "Nemotron-3-Nano-30B-A3B-UD-Q4_K_XL.gguf").string();
+  fs::rename(model, file);
+  r = gpumod(sim);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  auto f = gg::read_gguf_model(file);
+  ASSERT_TRUE(f);
+  auto shape = gg::model_shape_from_gguf(*f);
+  ASSERT_TRUE(shape);
+  core::EstimateOptions o;
+  o.context_size = 32768;
+  const auto expected = static_cast<std::int64_t>(std::ceil(core::estimate_vram(*shape, o).gpu.total_mib));
+  ASSERT_EQ(j["services"].size(), 1u);
+  EXPECT_EQ(j["services"][0]["vram_mib"], expected);
+  EXPECT_EQ(j["services"][0]["context"], 32768);
 }
 
 // gpumod-make-model (src/tools) is built next to gpumod; its files read back with our reader and
