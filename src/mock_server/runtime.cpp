@@ -181,6 +181,21 @@ std::string reply_text(std::string_view model) {
   return util::join(reply_words(model), " ");
 }
 
+void mark_ready(const Options& o) {
+  if (o.ready_file.empty()) return;
+  timespec real{};
+  timespec mono{};
+  ::clock_gettime(CLOCK_REALTIME, &real);
+  ::clock_gettime(CLOCK_MONOTONIC, &mono);
+  const auto ns = [](const timespec& t) { return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec; };
+  const std::string tmp = o.ready_file.string() + ".tmp";
+  if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "%lld %lld\n", ns(real), ns(mono));
+    std::fclose(f);
+    std::rename(tmp.c_str(), o.ready_file.c_str());
+  }
+}
+
 std::int64_t now_epoch_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
