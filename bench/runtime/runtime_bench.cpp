@@ -228,7 +228,7 @@ class Sandbox {
   Sandbox(const fs::path& bin, bool keep) : m_gpumod(bin / "gpumod"), m_mock(bin / "gpumod-mock-server"), m_keep(keep) {
     char tmpl[] = "/tmp/gpumod-bench-XXXXXX";
     m_root = ::mkdtemp(tmpl);
-    for (const char* d : {"run", "state", "gpu", "cfg/presets", "cfg/modes", "models", "scratch"}) {
+    for (const char* d : {"run", "state", "gpu", "cfg/presets", "cfg/modes", "scratch"}) {
       fs::create_directories(m_root / d);
     }
     fs::permissions(m_root / "run", fs::perms::owner_all, fs::perm_options::replace);
@@ -283,8 +283,9 @@ class Sandbox {
       env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(s.vram_mib);
     } else {
       f << "model_id: bench/" << s.model << "\nsupports_sleep: true\nsleep_mode: router\n"
-        << "unit_vars:\n  llamacpp_bin: \"" << m_mock.string() << "\"\n  models_dir: \"" << (m_root / "models").string()
+        << "unit_vars:\n  llamacpp_bin: \"" << m_mock.string() << "\"\n  models_dir: \"" << (m_root / "no-models").string()
         << "\"\n  models_max: 1\n  no_models_autoload: true\n  default_model: " << s.model << "\n";
+      // models_dir does not exist: the mock router then serves the models named here, file-less.
       env["GPUMOD_MOCK_MODEL_VRAM"] = s.router_models;
     }
     if (!env.empty()) {
