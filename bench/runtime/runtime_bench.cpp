@@ -427,7 +427,8 @@ bool bench_status(const fs::path& bin, bool keep, int runs) {
   if (!sb.must({"status", "--json"}, &r)) return false;
   int running = 0, total = 0;
   try {
-    for (const auto& s : json::parse(r.out)["services"]) {
+    const json status = json::parse(r.out);
+    for (const auto& s : status.at("services")) {
       ++total;
       if (s["state"] == "running") ++running;
     }

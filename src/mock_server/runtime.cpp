@@ -339,6 +339,10 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // No Nagle delay: httplib writes headers and body separately, and with Nagle the body waited
+  // for the client's delayed ACK (about 40 ms per response). llama-server builds httplib with
+  // CPPHTTPLIB_TCP_NODELAY, and uvicorn (vLLM) sets TCP_NODELAY too.
+  server.set_tcp_nodelay(true);
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) send_error(res, 404, "File Not Found", "not_found_error");
   });
