@@ -470,8 +470,8 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
     return util::fail(ErrorCode::conflict, svc.id + " is " + std::string(core::to_string(obs.state)) +
                                                "; only a running service can sleep");
   }
-  const auto pids = pids_of(s.instance_key);
-  auto before = snapshot();
+  std::optional<std::int64_t> before_mib;
+  if (auto before = snapshot()) before_mib = memory_of(*before, s.instance_key);
   auto ctx = context(s);
   if (auto st = driver(svc).sleep(svc, ctx, level, settings.control_timeout); !st) {
     return util::fail(st.error().code, "sleeping " + svc.id + ": " + st.error().message);
@@ -482,14 +482,14 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
   r.state = ServiceState::sleeping;
   r.elapsed_ms = elapsed_ms(t0);
   std::string freed;
-  if (before) {
+  if (before_mib) {
     if (auto after = snapshot()) {
-      freed = "; freed " + util::group_thousands(memory_of(*before, s.instance_key) - memory_of(*after, s.instance_key)) + " MiB";
+      freed = "; freed " + util::group_thousands(*before_mib - memory_of(*after, s.instance_key)) + " MiB";
     }
   }
-  r.message = svc.id + " asleep (level " + std::to_string(level) + ")" + freed;
+  r.message = svc.id + (svc.sleep_mode == core::SleepMode::router ? " asleep (model unloaded)"
+                                                                   : " asleep (level " + std::to_string(level) + ")") + freed;
   emit("service.slept", svc.id, "", r.message);
-  (void)pids;
   return r;
 }
 
