@@ -142,11 +142,14 @@ std::set<int> Engine::Impl::pids_of(const std::string& key) {
 }
 
 std::int64_t Engine::Impl::memory_of(const core::GpuSnapshot& snap, const std::string& key) {
-  const auto pids = pids_of(key);
+  // Walks up from each (few) GPU process rather than listing the instance's whole tree: a /proc
+  // scan per call cost ~7 ms on a box with 190 processes, 21 scans per status of 20 services.
+  const auto id = identity_of(key);
+  if (!id) return 0;
   std::int64_t total = 0;
   for (const auto& d : snap.devices) {
     for (const auto& p : d.processes) {
-      if (pids.contains(p.pid)) total += p.used_mib;
+      if (p.pid == id->pid || infra::process::is_in_tree(id->pid, p.pid)) total += p.used_mib;
     }
   }
   return total;
@@ -658,8 +661,7 @@ util::Result<StatusView> Engine::status() {
       if (const auto it = m->instances.find(s.instance_key); it != m->instances.end()) sv.pid = it->second.identity.pid;
     }
     if (sv.pid) {
-      const auto pids = m->pids_of(s.instance_key);
-      managed.insert(pids.begin(), pids.end());
+      managed.insert(sv.pid);
       const bool router_idle = s.instance_key != id && sv.state != core::ServiceState::running;
       sv.measured_mib = router_idle ? 0 : m->memory_of(*snap, s.instance_key);
     }
@@ -667,7 +669,18 @@ util::Result<StatusView> Engine::status() {
   }
   for (const auto& d : snap->devices) {
     for (const auto& p : d.processes) {
-      if (!managed.contains(p.pid)) v.external_mib += p.used_mib;
+      // Ours when the process or one of its ancestors is a managed instance.
+      bool ours = false;
+      for (int at = p.pid, guard = 0; at > 0 && guard < 4096; ++guard) {
+        if (managed.contains(at)) {
+          ours = true;
+          break;
+        }
+        const auto parent = infra::process::parent_pid(at);
+        if (!parent || *parent == at) break;
+        at = *parent;
+      }
+      if (!ours) v.external_mib += p.used_mib;
     }
   }
   return v;
