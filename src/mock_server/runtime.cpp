@@ -290,6 +290,10 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // One request per connection: a kept-alive idle connection (gpumod's drivers keep one) would
+  // hold Server::stop() for the whole keep-alive timeout, so every SIGTERM ended in the 2 s
+  // forced exit instead of a prompt graceful one.
+  server.set_keep_alive_max_count(1);
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) send_error(res, 404, "File Not Found", "not_found_error");
   });

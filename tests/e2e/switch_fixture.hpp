@@ -61,7 +61,7 @@ class SwitchE2E : public ::testing::Test {
       ports[p.id] = p.port;
       std::ofstream out(m_config / "presets" / (p.id + ".yaml"));
       out << "id: " << p.id << "\nname: " << p.id << "\ndriver: " << p.driver << "\nport: " << p.port
-          << "\nvram_mb: " << p.vram_mib << "\nstartup_timeout: 20\nstop_timeout: 5\nrestart: never\n";
+          << "\nvram_mb: " << p.vram_mib << "\nstartup_timeout: 20\nstop_timeout: 5\nrestart: \"no\"\n";
       if (p.driver == "vllm") out << "model_id: " << (p.model.empty() ? "org/" + p.id : p.model) << "\n";
       if (p.sleep_mode != "none") out << "supports_sleep: true\nsleep_mode: " << p.sleep_mode << "\n";
       if (!p.depends_on.empty()) {

@@ -127,8 +127,10 @@ TEST_F(SwitchE2E, DaemonKilledMidSwitchIsRecoveredAtRestart) {
   ASSERT_TRUE(starting);
   EXPECT_NE(interrupted.exit_code, 0) << "the client sees the daemon die";
 
-  // Any command starts a new daemon; it recovers before it answers.
+  // A new daemon (started by any daemon command) recovers before it answers.
   ASSERT_TRUE(wait_until([&] { return !pid_alive(daemon); }, 5s));
+  const auto started = gpumod({"daemon", "start"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
   const auto st = status();
   EXPECT_NE(daemon_pid(), daemon);
   EXPECT_EQ(st["current_mode"], "rag");
@@ -137,12 +139,15 @@ TEST_F(SwitchE2E, DaemonKilledMidSwitchIsRecoveredAtRestart) {
   EXPECT_EQ(s["svc-embed"]["pid"], embed_pid) << "re-adopted, not restarted";
   EXPECT_EQ(s["svc-rag-llm"]["state"], "running");
   EXPECT_EQ(s["svc-reranker"]["state"], "running");
-  EXPECT_EQ(s["svc-devstral"]["state"], "sleeping");
+  // The interrupted switch had slept devstral; the resumed one, seeing it asleep and outgoing,
+  // may stop it (§6.1: an outgoing sleeping service is stopped). Either way it is not running.
+  const std::string devstral = s["svc-devstral"]["state"].get<std::string>();
+  EXPECT_TRUE(devstral == "sleeping" || devstral == "stopped") << devstral;
   bool resumed = false;
   for (const auto& e : events()) resumed = resumed || e["kind"] == "switch.resumed";
   EXPECT_TRUE(resumed);
-  // Nothing runs twice: the GPU holds exactly the rag mode plus devstral's residue.
-  EXPECT_EQ(st["gpu"]["devices"][0]["used_mib"], 2000 + 5000 + 3000 + 500);
+  // Nothing runs twice: the GPU holds exactly the rag mode (plus devstral's residue if asleep).
+  EXPECT_EQ(st["gpu"]["devices"][0]["used_mib"], 2000 + 5000 + 3000 + (devstral == "sleeping" ? 500 : 0));
 }
 
 }  // namespace

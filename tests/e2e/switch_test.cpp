@@ -392,6 +392,7 @@ TEST_F(SwitchE2E, W6RefusedSleepIsAFailure) {
     EXPECT_EQ(s[svc]["state"], "running");
     EXPECT_EQ(s["other"]["state"], "stopped");
     EXPECT_EQ(status()["current_mode"], from);
+    ASSERT_EQ(gpumod({"service", "stop", svc}).exit_code, 0);
   }
 }
 
