@@ -183,6 +183,11 @@ TEST_F(WorkedExample, OrphanIsStopped) {
   EXPECT_EQ(now["svc-rag-llm"]["state"], "stopped");
   EXPECT_EQ(now["svc-rag-llm"]["pid"], 0);
   EXPECT_TRUE(wait_until([&] { return !pid_alive(orphan_pid); }, 5s));
+  // The mock shut down gracefully on SIGTERM (a kept-alive connection from gpumod used to hold
+  // it until its 2 s forced exit).
+  const auto logs = gpumod({"service", "logs", "svc-rag-llm", "-n", "50"});
+  EXPECT_NE(logs.out.find("finished server process"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("forced exit"), std::string::npos) << logs.out;
 }
 
 // A start that fails halfway (the second incoming service crashes on start): the switch fails
@@ -318,6 +323,7 @@ TEST_F(SwitchE2E, W4MemoryOfUnmanagedProcessesCounts) {
                     std::to_string(port), "--mock-vram-mib", "20000", "--mock-ledger-dir", runner.ledger_dir().string()});
   ASSERT_GT(hog.pid(), 0) << hog.error();
   ASSERT_TRUE(test_support::wait_for_port(port, 10s)) << hog.output();
+  ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
   EXPECT_EQ(status()["external_mib"], 20000);
 
   auto [rc, j] = switch_to("m");
@@ -466,7 +472,9 @@ TEST_F(SwitchE2E, W13ConcurrentSwitchesAreSerialized) {
   // The journal holds no overlapping switches: each started switch finished before the next.
   int open = 0;
   for (const auto& e : events()) {
-    if (e["kind"] == "switch.started") EXPECT_EQ(open++, 0) << "two switches ran at once";
+    if (e["kind"] == "switch.started") {
+      EXPECT_EQ(open++, 0) << "two switches ran at once";
+    }
     if (e["kind"] == "switch.done" || e["kind"] == "switch.failed") --open;
   }
 }
