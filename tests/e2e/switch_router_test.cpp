@@ -72,7 +72,7 @@ TEST_F(SwitchE2E, W14RouterServicesSwapModelsInOneProcess) {
 // W9: while it loads, status says "loading" (not "sleeping").
 TEST_F(SwitchE2E, W8W9RouterLoadAwaitedAndLoadingIsDistinct) {
   const int port = test_support::free_loopback_port();
-  write_config({router_preset("r-slow", "slow", port, 4000, {{"GPUMOD_MOCK_LOAD_DELAY_MS", "1500"}})},
+  write_config({router_preset("r-slow", "slow", port, 4000, {{"GPUMOD_MOCK_LOAD_DELAY_MS", "1000"}})},
                {{"m", {"r-slow"}}}, 24000);
   ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
   std::pair<int, json> result;
@@ -112,7 +112,7 @@ TEST_F(SwitchE2E, W9FailedRouterLoadFailsTheSwitch) {
 TEST_F(SwitchE2E, DaemonKilledMidSwitchIsRecoveredAtRestart) {
   write_config({{.id = "svc-embed", .vram_mib = 2000},
                 {.id = "svc-devstral", .vram_mib = 10000, .sleep_mode = "l1"},
-                {.id = "svc-rag-llm", .vram_mib = 5000, .env = {{"GPUMOD_MOCK_LOAD_DELAY_MS", "2500"}}},
+                {.id = "svc-rag-llm", .vram_mib = 5000, .env = {{"GPUMOD_MOCK_LOAD_DELAY_MS", "1500"}}},
                 {.id = "svc-reranker", .vram_mib = 3000}},
                {{"code", {"svc-embed", "svc-devstral"}}, {"rag", {"svc-embed", "svc-rag-llm", "svc-reranker"}}});
   ASSERT_EQ(switch_to("code").first, 0);

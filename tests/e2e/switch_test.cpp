@@ -404,7 +404,7 @@ TEST_F(SwitchE2E, W6RefusedSleepIsAFailure) {
 
 // W7: an outgoing service that is unhealthy is stopped (the predecessor left it holding memory).
 TEST_F(SwitchE2E, W7OutgoingUnhealthyServiceIsStopped) {
-  write_config({{.id = "sick", .vram_mib = 3000, .env = {{"GPUMOD_MOCK_FAULT", "unhealthy-after-ms=1500"}}},
+  write_config({{.id = "sick", .vram_mib = 3000, .env = {{"GPUMOD_MOCK_FAULT", "unhealthy-after-ms=1000"}}},
                 {.id = "other", .vram_mib = 1000}},
                {{"a", {"sick"}}, {"b", {"other"}}});
   ASSERT_EQ(switch_to("a").first, 0);
