@@ -15,7 +15,7 @@ int run_http(const Options& o) {
   httplib::Server server;
   server.Get(o.health_path, [&](const httplib::Request&, httplib::Response& res) {
     if (o.has(Fault::malformed_json)) return send_malformed(res);
-    if (o.has(Fault::unhealthy)) return send_error(res, 503, "Service Unavailable", "unavailable_error");
+    if (o.unhealthy_now()) return send_error(res, 503, "Service Unavailable", "unavailable_error");
     send_json(res, 200, R"({"status":"ok"})");
   });
   server.Get("/", [&](const httplib::Request&, httplib::Response& res) {

@@ -518,7 +518,7 @@ void LlamaServer::handle_sse(const httplib::Request&, httplib::Response& res) {
 void LlamaServer::routes() {
   auto health = [this](const httplib::Request&, httplib::Response& res) {
     if (m_o.has(Fault::malformed_json)) return send_malformed(res);
-    if (m_o.has(Fault::unhealthy)) return send_error(res, 503, "Service Unavailable", "unavailable_error");
+    if (m_o.unhealthy_now()) return send_error(res, 503, "Service Unavailable", "unavailable_error");
     if (!m_o.router()) {
       std::lock_guard lock(m_mutex);
       if (m_models.front().state == State::loading || m_models.front().state == State::unloaded)

@@ -53,9 +53,16 @@ std::optional<std::string> parse_fault(std::string_view text, Options& o) {
     o.crash_after = std::chrono::milliseconds(*ms);
     return std::nullopt;
   }
+  if (util::starts_with(t, "unhealthy-after-ms=")) {
+    auto ms = util::parse_int(std::string_view(t).substr(19), 0, k_max_ms, "unhealthy-after-ms");
+    if (!ms) return ms.error().message;
+    o.faults.insert(Fault::unhealthy_after);
+    o.unhealthy_after = std::chrono::milliseconds(*ms);
+    return std::nullopt;
+  }
   return "unknown fault '" + t +
          "' (known: crash-on-start, crash-during-load, hang-on-load, http-500, malformed-json, "
-         "refuse-bind, unhealthy, crash-after-ms=N)";
+         "refuse-bind, unhealthy, crash-after-ms=N, unhealthy-after-ms=N)";
 }
 
 // Applies one mock flag; returns an error message on bad input.
@@ -352,6 +359,16 @@ std::expected<Options, UsageError> parse_http(const std::vector<std::string>& ar
 
 }  // namespace
 
+namespace {
+// When the process started (static initialization): unhealthy-after-ms counts from here.
+const auto k_process_start = std::chrono::steady_clock::now();
+}  // namespace
+
+bool Options::unhealthy_now() const {
+  if (has(Fault::unhealthy)) return true;
+  return has(Fault::unhealthy_after) && std::chrono::steady_clock::now() - k_process_start >= unhealthy_after;
+}
+
 std::int64_t Options::default_vram_mib() const {
   if (vram_mib) return *vram_mib;
   return flavor == Flavor::http ? 0 : 1024;
@@ -405,6 +422,7 @@ std::string_view to_string(Fault f) {
     case Fault::refuse_bind: return "refuse-bind";
     case Fault::unhealthy: return "unhealthy";
     case Fault::crash_after: return "crash-after-ms";
+    case Fault::unhealthy_after: return "unhealthy-after-ms";
   }
   return "?";
 }

@@ -29,6 +29,7 @@ enum class Fault {
   refuse_bind,        // exit 1 with a "couldn't bind" message
   unhealthy,          // the health endpoint answers 503 forever
   crash_after,        // abort crash_after_ms after start
+  unhealthy_after,    // the health endpoint answers 503 from unhealthy_after ms after start
 };
 
 struct Options {
@@ -67,10 +68,13 @@ struct Options {
   std::optional<std::int64_t> sleep_residue_mib;  // unset: 0 (llama, http) or 500 (vLLM)
   std::set<Fault> faults;
   std::chrono::milliseconds crash_after{0};
+  std::chrono::milliseconds unhealthy_after{0};
   std::filesystem::path ledger_dir;
   std::filesystem::path ready_file;  // written when the server becomes ready (benchmarks)
 
   bool has(Fault f) const { return faults.contains(f); }
+  // True when the health endpoint must fail now (fault unhealthy, or unhealthy-after-ms elapsed).
+  bool unhealthy_now() const;
   std::int64_t default_vram_mib() const;
   std::int64_t residue_mib() const;
   bool router() const { return flavor == Flavor::llama && !models_dir.empty(); }

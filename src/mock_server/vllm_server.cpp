@@ -63,7 +63,7 @@ int run_vllm(const Options& o) {
 
   server.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
     if (o.has(Fault::malformed_json)) return send_malformed(res);
-    if (o.has(Fault::unhealthy)) return send_error(res, 503, "Service Unavailable", "ServiceUnavailableError");
+    if (o.unhealthy_now()) return send_error(res, 503, "Service Unavailable", "ServiceUnavailableError");
     res.status = 200;  // vLLM answers an empty 200, also while asleep
   });
   server.Get("/ping", [&](const httplib::Request&, httplib::Response& res) { res.status = 200; });

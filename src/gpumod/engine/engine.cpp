@@ -205,6 +205,21 @@ drivers::Observation Engine::Impl::observe(Slot& s) {
   }
   auto ctx = context(s);
   obs = driver(*s.service).observe(*s.service, ctx);
+  // A process still inside its startup window that does not answer health yet is starting, not
+  // unhealthy (W9: keep the states distinct); also after a daemon restart re-adopted it.
+  if (obs.state == ServiceState::unhealthy && !s.was_ready &&
+      (s.state == ServiceState::starting || s.state == ServiceState::loading)) {
+    std::int64_t started_at_ms = 0;
+    {
+      std::lock_guard lock(state_mutex);
+      if (const auto it = instances.find(s.instance_key); it != instances.end()) started_at_ms = it->second.started_at_ms;
+    }
+    const auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.service->startup_timeout).count();
+    if (started_at_ms > 0 && now_ms() - started_at_ms < window_ms) {
+      obs.state = ServiceState::starting;
+      obs.reason = "starting: " + obs.reason;
+    }
+  }
   return obs;
 }
 
@@ -701,6 +716,7 @@ util::Status Engine::recover() {
       {
         std::lock_guard l(m->state_mutex);
         m->instances[s.instance_key] = Instance{id, m->log_file(s.instance_key), rt.started_at_ms};
+        s.state = rt.state;  // as recorded: a service that was starting is still in its window
       }
       const auto obs = m->observe(s);
       m->set_state(s, obs.state, "adopted");

@@ -61,6 +61,24 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     return res;
   }
 
+  if (!plan->predicted_to_fit) {
+    // Refused before any change (§16.1): starting part of a mode that cannot fit would only
+    // disrupt the current one and then roll back.
+    std::string holders;
+    for (const auto& p : dev->processes) {
+      holders += (holders.empty() ? "" : ", ") + std::string("pid ") + std::to_string(p.pid) +
+                 (p.name.empty() ? "" : " (" + p.name + ")") + " " + util::group_thousands(p.used_mib) + " MiB";
+    }
+    res.message = "mode " + mode_id + " does not fit: " + plan->fit_problem +
+                  (holders.empty() ? "" : "; GPU memory is held by " + holders) + "; nothing was changed";
+    for (const auto& step : plan->steps) {
+      res.steps.push_back(StepOutcome{step, "skipped", "not run (the mode does not fit)", 0});
+    }
+    emit("switch.refused", "", mode_id, res.message);
+    res.elapsed_ms = ms_since(t0);
+    return res;
+  }
+
   std::vector<infra::state::PlannedStep> journal_steps;
   for (const auto& step : plan->steps) {
     journal_steps.push_back({std::string(core::to_string(step.action)), step.service_id});
