@@ -260,6 +260,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   settings.llama_is_mock = launch.llama_is_mock;
   settings.vllm_is_mock = launch.vllm_is_mock;
   settings.margin_mib = (*cfg)->settings.vram_margin_mib;
+  settings.health_interval = (*cfg)->settings.health_interval;
   engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
   if (auto st = engine.recover(); !st) {
     std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
