@@ -290,10 +290,11 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  // An idle keep-alive connection is closed after ~10 ms instead of httplib's 5 s: a worker waiting
-  // on one delayed SIGTERM by the whole shutdown grace (2 s) whenever a client (gpumod's pooled
-  // HTTP client) kept a connection open. Servers like uvicorn close idle connections at shutdown.
-  server.set_keep_alive_timeout(0);
+  // An idle keep-alive connection is closed after 1 s instead of httplib's 5 s: a worker waiting
+  // on one held SIGTERM up until the forced exit (2 s grace) whenever a client (gpumod's pooled
+  // HTTP client) kept a connection open. (Not 0: httplib applies the same wait to a new
+  // connection's first request, which a busy machine may not deliver within 10 ms.)
+  server.set_keep_alive_timeout(1);
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) send_error(res, 404, "File Not Found", "not_found_error");
   });

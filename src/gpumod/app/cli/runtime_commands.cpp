@@ -164,6 +164,9 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
   auto identity = infra::process::identify(pid);
   auto r = client->post("/v1/shutdown", json{{"with_services", f.with_services}}, std::chrono::milliseconds(120000));
   if (!r) return ctx.fail(r.error());
+  // Close our connection before waiting: the daemon's server waits for idle keep-alive
+  // connections before it can exit.
+  client = util::fail(util::ErrorCode::unavailable, "closed");
   // Wait for the daemon process itself to end (it stops its services first when asked).
   if (identity) {
     infra::process::LinuxProcessSpawner watcher;
