@@ -343,6 +343,11 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
   // for the client's delayed ACK (about 40 ms per response). llama-server builds httplib with
   // CPPHTTPLIB_TCP_NODELAY, and uvicorn (vLLM) sets TCP_NODELAY too.
   server.set_tcp_nodelay(true);
+  // An idle keep-alive connection is closed after 1 s instead of httplib's 5 s: a worker waiting
+  // on one held SIGTERM up until the forced exit (2 s grace) whenever a client (gpumod's pooled
+  // HTTP client) kept a connection open. (Not 0: httplib applies the same wait to a new
+  // connection's first request, which a busy machine may not deliver within 10 ms.)
+  server.set_keep_alive_timeout(1);
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) send_error(res, 404, "File Not Found", "not_found_error");
   });

@@ -89,7 +89,8 @@ void answer_llama_completion(const httplib::Request& req, httplib::Response& res
 void answer_embeddings(const httplib::Request& req, httplib::Response& res, const std::string& model);
 
 // Gives the server only SO_REUSEADDR (httplib's default sets SO_REUSEPORT, which would let a second
-// server bind a port already in use), a JSON 404 for unknown paths, and binds host:port.
+// server bind a port already in use), a JSON 404 for unknown paths, idle keep-alive connections
+// closed after 1 s (so SIGTERM is not held up by a client's idle connection), and binds host:port.
 // Returns false (after logging) when the port cannot be bound.
 bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_view bind_error_line);
 

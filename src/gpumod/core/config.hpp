@@ -26,6 +26,8 @@ struct Settings {
   std::optional<SimulatedGpu> simulate_gpu;
   std::int64_t vram_margin_mib = 512;       // admission margin on top of a service's need
   std::string gpu_uuid;                     // pick a device by UUID (empty = index 0)
+  // How often the daemon's health monitor looks at running services (100..600000 ms).
+  std::chrono::milliseconds health_interval{5000};
 };
 
 struct Config {

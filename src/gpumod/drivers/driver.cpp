@@ -54,6 +54,18 @@ util::Status Readiness::wait(std::string_view what, DriverContext& ctx, millisec
   const auto start = Clock::now();
   const auto deadline = start + timeout;
   std::string last = "no answer yet";
+  const auto exited = [&] {
+    return util::fail(util::ErrorCode::failed, "waiting for " + std::string(what) +
+                                                   ": the process exited (last seen: " + last + ")" +
+                                                   format_log_tail(ctx));
+  };
+  const auto timed_out = [&] {
+    const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    return util::fail(util::ErrorCode::timeout,
+                      "waiting for " + std::string(what) + ": gave up after " +
+                          std::to_string(waited.count()) + " ms (last seen: " + last + ")" +
+                          format_log_tail(ctx));
+  };
   for (;;) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     Probe p = probe(std::max(left, milliseconds(1)));
@@ -63,20 +75,20 @@ util::Status Readiness::wait(std::string_view what, DriverContext& ctx, millisec
                                     format_log_tail(ctx));
     if (!p.detail.empty()) last = std::move(p.detail);
     // Checked after the probe, so that a server that answered and then exited is seen as exited.
-    if (!ctx.alive())
-      return util::fail(util::ErrorCode::failed, "waiting for " + std::string(what) +
-                                                     ": the process exited (last seen: " + last +
-                                                     ")" + format_log_tail(ctx));
+    if (!ctx.alive()) return exited();
     const auto now = Clock::now();
-    if (now >= deadline) {
-      const auto waited = std::chrono::duration_cast<milliseconds>(now - start);
-      return util::fail(util::ErrorCode::timeout,
-                        "waiting for " + std::string(what) + ": gave up after " +
-                            std::to_string(waited.count()) + " ms (last seen: " + last + ")" +
-                            format_log_tail(ctx));
-    }
+    if (now >= deadline) return timed_out();
     const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - now);
-    std::this_thread::sleep_for(std::min(backoff.next(), remaining));
+    // No probe is started with almost no time left: it could only time out ("no response within
+    // 1 ms") and hide the last real observation (a 503, a wrong body) from the message. So when
+    // less than k_min_probe would remain after the pause, wait out the deadline instead.
+    constexpr milliseconds k_min_probe{50};
+    const auto pause = std::min(backoff.next(), remaining);
+    if (remaining - pause < k_min_probe) {
+      std::this_thread::sleep_until(deadline);
+      return ctx.alive() ? timed_out() : exited();
+    }
+    std::this_thread::sleep_for(pause);
   }
 }
 

@@ -153,6 +153,11 @@ util::Status VllmDriver::await_ready(const core::Service& s, DriverContext& ctx,
                            auto m = ctx.http.get("/v1/models", call_timeout(left));
                            if (!m) return P::not_yet("/v1/models: " + m.error().message);
                            if (m->status != 200) return P::not_yet("/v1/models answered " + std::to_string(m->status));
+                           // A 200 with garbage is not a serving vLLM (half-started, or another program).
+                           const auto list = json::parse(m->body, nullptr, false);
+                           if (list.is_discarded() || !list.is_object() || !list.contains("data") || !list["data"].is_array())
+                             return P::not_yet("/v1/models answered 200 with a body that is not a model list: " +
+                                               error_text(m->body));
                            return P::ready();
                          });
 }

@@ -1,6 +1,12 @@
 #include "gpumod/engine/engine.hpp"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <thread>
 
@@ -25,6 +31,36 @@ namespace {
 
 std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+// True when something accepts TCP connections on host:port. On loopback a connect is answered at
+// once; one that gets no answer within 200 ms (a listener with a full backlog) counts as in use.
+bool port_in_use(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  bool used = false;
+  for (addrinfo* a = found; a && !used; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      used = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 200) == 0) {
+        used = true;
+      } else {
+        int err = 0;
+        socklen_t len = sizeof err;
+        used = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+      }
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return used;
 }
 
 std::string instance_key_for(const core::Service& s) {
@@ -396,6 +432,7 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
   const auto& svc = *s.service;
   OpResult r{svc.id, "start"};
   const bool router = s.instance_key != svc.id;
+  s.restart_due.reset();  // a restart the health monitor scheduled is overtaken by this command
   auto obs = observe(s);
   if (obs.state == ServiceState::running) {
     set_state(s, ServiceState::running, "");
@@ -418,6 +455,15 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
   } else {
     if (instance_alive(s.instance_key)) {
       if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) return std::unexpected(st.error());
+    }
+    // Another program on the port would answer our readiness probes (or make our server fail to
+    // bind): refuse at once, before anything is started.
+    if (svc.port && port_in_use(settings.launch.host, *svc.port)) {
+      const std::string why = "port " + std::to_string(*svc.port) + " on " + settings.launch.host +
+                              " is already in use by a process gpumod did not start";
+      set_state(s, ServiceState::stopped, why);
+      return util::fail(ErrorCode::conflict, "cannot start " + svc.id + ": " + why +
+                                                 "; stop that process or change the port of " + svc.id);
     }
     const std::int64_t need = router ? 0 : s.learned_mib.value_or(svc.vram_mib);
     if (auto st = admit(s, need); !st) {
@@ -474,6 +520,7 @@ util::Result<OpResult> Engine::Impl::do_stop(Slot& s) {
   const auto& svc = *s.service;
   OpResult r{svc.id, "stop"};
   const bool router = s.instance_key != svc.id;
+  s.restart_due.reset();  // stopped on purpose: the health monitor must not bring it back
   if (!instance_alive(s.instance_key)) {
     {
       std::lock_guard lock(state_mutex);
@@ -605,6 +652,7 @@ util::Result<OpResult> Engine::start_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
   std::lock_guard lock(m->command_mutex);
+  (*s)->restarts->reset();  // started by hand: the restart budget and crash-loop count start afresh
   return m->do_start(**s);
 }
 
@@ -675,6 +723,7 @@ util::Result<StatusView> Engine::status() {
       sv.learned_sleep_mib = s.learned_sleep_mib;
       if (const auto it = m->instances.find(s.instance_key); it != m->instances.end()) sv.pid = it->second.identity.pid;
     }
+    if (sv.pid && !m->instance_alive(s.instance_key)) sv.pid = 0;  // the process is gone: no pid to show
     if (sv.pid) {
       managed.insert(sv.pid);
       const bool router_idle = s.instance_key != id && sv.state != core::ServiceState::running;

@@ -50,6 +50,9 @@ void Engine::health_tick() {
     s.health_successes = 0;
     ++s.health_failures;
     if (!process_dead && s.health_failures < m->settings.health_failure_threshold) continue;
+    // Already reported and decided (restart policy "no" keeps an unhealthy server as it is):
+    // look again only for a recovery or the process's exit.
+    if (!process_dead && s.state == ServiceState::unhealthy) continue;
     const std::string why = process_dead ? "process exited" : "health check failed " +
                                                                   std::to_string(s.health_failures) + " times (" +
                                                                   std::string(core::to_string(obs.state)) + ")";
@@ -62,6 +65,10 @@ void Engine::health_tick() {
     } else if (d.action == core::RestartAction::give_up) {
       m->set_state(s, ServiceState::failed, d.reason);
       m->emit("health.gave_up", id, "", id + ": " + d.reason);
+    } else if (process_dead) {
+      // Not restarted (restart policy): the service is down for good, not "unhealthy" forever.
+      m->set_state(s, ServiceState::failed, "process exited; " + d.reason + ", not restarted");
+      m->emit("health.not_restarted", id, "", id + ": process exited; " + d.reason + ", not restarted");
     }
   }
 }

@@ -54,13 +54,18 @@ util::Result<json> DaemonClient::post(const std::string& path, const json& body,
   return decode(m_http->post_json(path, body.dump(), timeout));
 }
 
-util::Status stop_daemon(DaemonClient& client, bool with_services, std::chrono::milliseconds wait) {
-  auto ping = client.get("/v1/ping", k_ping_timeout);
-  if (!ping) return std::unexpected(ping.error());
-  const int pid = (*ping)["pid"].get<int>();
-  auto identity = infra::process::identify(pid);
-  auto r = client.post("/v1/shutdown", json{{"with_services", with_services}}, std::chrono::milliseconds(120000));
-  if (!r) return std::unexpected(r.error());
+util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait) {
+  int pid = 0;
+  std::optional<infra::process::ProcessIdentity> identity;
+  {
+    DaemonClient c = std::move(client);  // closed at the end of this scope, before the wait
+    auto ping = c.get("/v1/ping", k_ping_timeout);
+    if (!ping) return std::unexpected(ping.error());
+    pid = (*ping)["pid"].get<int>();
+    if (auto id = infra::process::identify(pid)) identity = *id;
+    auto r = c.post("/v1/shutdown", json{{"with_services", with_services}}, std::chrono::milliseconds(120000));
+    if (!r) return std::unexpected(r.error());
+  }
   if (identity) {
     infra::process::LinuxProcessSpawner watcher;
     if (!watcher.wait_exit(*identity, wait)) {

@@ -42,7 +42,7 @@ class DaemonClient {
 bool daemon_running();
 
 // Asks the daemon to stop (first stopping its services when asked) and waits for its process to
-// exit. Errors: timeout (still running after `wait`), or the daemon's answer.
-util::Status stop_daemon(DaemonClient& client, bool with_services, std::chrono::milliseconds wait);
+// exit (the client is consumed: its idle connection would hold the daemon's exit). Errors: timeout (still running after `wait`), or the daemon's answer.
+util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait);
 
 }  // namespace gpumod::app

@@ -97,7 +97,7 @@ void run_live(AppContext& ctx, const core::Config& cfg) {
     show_status();
   }
   section(ctx, "gpumod daemon stop --with-services");
-  if (auto st = stop_daemon(*client, true, std::chrono::milliseconds(60000)); !st) ctx.fail(st.error());
+  if (auto st = stop_daemon(std::move(*client), true, std::chrono::milliseconds(60000)); !st) ctx.fail(st.error());
   ctx.out() << "daemon and mock servers stopped; sandbox " << sandbox.string() << " removed\n";
   std::error_code ec;
   fs::remove_all(sandbox, ec);

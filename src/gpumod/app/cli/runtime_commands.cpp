@@ -158,7 +158,7 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
   }
   auto client = DaemonClient::connect(ctx, false);
   if (!client) return ctx.fail(client.error());
-  if (auto st = stop_daemon(*client, f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
+  if (auto st = stop_daemon(std::move(*client), f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
   ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
 }
 

@@ -260,6 +260,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   settings.llama_is_mock = launch.llama_is_mock;
   settings.vllm_is_mock = launch.vllm_is_mock;
   settings.margin_mib = (*cfg)->settings.vram_margin_mib;
+  settings.health_interval = (*cfg)->settings.health_interval;
   engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
   if (auto st = engine.recover(); !st) {
     std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
@@ -277,6 +278,10 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     }).detach();
   };
   Api api{engine, **store, events, (*cfg)->root.string(), shutdown};
+  // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
+  // workers, and one waiting on a client's idle connection held the shutdown up that long.
+  // (Not 0: the same wait applies to a new connection's first request.)
+  unix_server.set_keep_alive_timeout(1);
   api.install(unix_server);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
@@ -299,6 +304,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
       return util::fail(util::ErrorCode::invalid_argument, "--listen needs a bearer token of at least 16 characters ($GPUMOD_DAEMON_TOKEN)");
     }
     tcp_server = std::make_unique<httplib::Server>();
+    tcp_server->set_keep_alive_timeout(1);
     const std::string expected = "Bearer " + options.token;
     tcp_server->set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
       if (req.get_header_value("Authorization") == expected) return httplib::Server::HandlerResponse::Unhandled;

@@ -25,7 +25,7 @@ const std::vector<std::string> k_preset_keys = {
     "depends_on",   "supervisor",     "stop_timeout",   "restart",       "max_restarts",
     "restart_window", "command",      "env",            "gpu"};
 const std::vector<std::string> k_mode_keys = {"id", "name", "description", "services"};
-const std::vector<std::string> k_settings_keys = {"gpu", "vram_margin_mib"};
+const std::vector<std::string> k_settings_keys = {"gpu", "vram_margin_mib", "health_interval_ms"};
 const std::vector<std::string> k_settings_gpu_keys = {"simulate", "uuid"};
 const std::vector<std::string> k_simulate_keys = {"name", "total_mib", "only_without_gpu"};
 
@@ -585,7 +585,7 @@ core::Settings parse_settings(const std::string& text, const std::string& file,
   const auto doc = r.load(text, "settings document");
   if (!doc || doc->IsNull()) return settings;  // an empty gpumod.yaml means the defaults
   if (!doc->IsMap()) {
-    r.error(r.at(*doc), "expected a mapping of settings (gpu, vram_margin_mib), got " + describe(*doc));
+    r.error(r.at(*doc), "expected a mapping of settings (gpu, vram_margin_mib, health_interval_ms), got " + describe(*doc));
     return settings;
   }
   for (const auto& f : r.fields(*doc)) {
@@ -596,6 +596,10 @@ core::Settings parse_settings(const std::string& text, const std::string& file,
     if (f.value.IsNull()) continue;
     if (f.key == "vram_margin_mib") {
       if (const auto v = r.integer(f, 0, 65536)) settings.vram_margin_mib = *v;
+      continue;
+    }
+    if (f.key == "health_interval_ms") {
+      if (const auto v = r.integer(f, 100, 600000)) settings.health_interval = std::chrono::milliseconds(*v);
       continue;
     }
     // gpu:
