@@ -29,6 +29,7 @@ int run_http(const Options& o) {
   ledger.set(o.default_vram_mib());
   set_stop_hook([&server] { server.stop(); });
   log_line("http app listening on http://" + o.host + ":" + std::to_string(o.port) + " (health " + o.health_path + ")");
+  mark_ready(o);
   if (!shutdown_flag().requested()) server.listen_after_bind();
   set_stop_hook(nullptr);
   ledger.release();

@@ -320,6 +320,7 @@ void LlamaServer::begin_load(Model& m, std::unique_lock<std::mutex>&) {
     mm->last_used = Clock::now();
     log_line("main: model loaded: " + id + " (" + std::to_string(mm->vram_mib) + " MiB)");
     publish(*mm);
+    if (!m_o.router()) mark_ready(m_o);
   });
 }
 
@@ -579,6 +580,7 @@ int LlamaServer::run() {
   const bool any_idle = std::any_of(m_models.begin(), m_models.end(), [](const Model& m) { return m.sleep_idle_s >= 0; });
   if (any_idle) spawn([this] { idle_monitor(); });
   log_line("main: server is listening on http://" + where + " - starting the main loop");
+  if (m_o.router()) mark_ready(m_o);  // single model: ready when its load ends
   if (!shutdown_flag().requested()) m_server.listen_after_bind();
   set_stop_hook(nullptr);
   stop();

@@ -18,14 +18,15 @@ namespace {
 using namespace gpumod::mock;
 
 // Waits for SIGTERM/SIGINT (blocked in every thread) and shuts down gracefully; if the flavour
-// has not finished within 2 s, removes the ledger entry and exits 0 anyway.
+// has not finished within 200 ms (a real llama-server exits in ~0.2 s; httplib would wait out idle
+// keep-alive connections for seconds), removes the ledger entry and exits 0 anyway.
 void signal_thread(sigset_t set, std::filesystem::path ledger_dir) {
   int sig = 0;
   if (sigwait(&set, &sig) != 0) return;
   log_line(std::string("main: received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
   shutdown_flag().request();
   run_stop_hook();
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   gpumod::infra::gpu::remove_ledger_entry(ledger_dir, static_cast<int>(::getpid()));
   log_line("main: forced exit after the shutdown grace period");
   std::_Exit(0);

@@ -17,12 +17,13 @@ constexpr std::int64_t k_max_ms = 24LL * 3600 * 1000;
 
 // The mock-only flags; each also reads GPUMOD_MOCK_<NAME> (upper snake case of the part after
 // "--mock-"). Repeatable ones accept a comma-separated list in the environment.
-constexpr std::array<std::string_view, 15> k_mock_flags = {
+constexpr std::array<std::string_view, 16> k_mock_flags = {
     "--mock-flavor",         "--mock-health-path",   "--mock-vram-mib",
     "--mock-model-vram",     "--mock-start-delay-ms", "--mock-load-delay-ms",
     "--mock-unload-delay-ms", "--mock-sleep-delay-ms", "--mock-wake-delay-ms",
     "--mock-sleep-residue-mib", "--mock-fault",       "--mock-ledger-dir",
-    "--mock-crash-after-ms", "--mock-model-vram-mib", "--mock-faults"};
+    "--mock-crash-after-ms", "--mock-model-vram-mib", "--mock-faults",
+    "--mock-ready-file"};
 
 bool is_repeatable(std::string_view flag) {
   return flag == "--mock-model-vram" || flag == "--mock-fault";
@@ -120,6 +121,11 @@ std::optional<std::string> apply_mock(std::string_view flag, const std::string& 
   if (flag == "--mock-unload-delay-ms") return ms_value(o.unload_delay);
   if (flag == "--mock-sleep-delay-ms") return ms_value(o.sleep_delay);
   if (flag == "--mock-wake-delay-ms") return ms_value(o.wake_delay);
+  if (flag == "--mock-ready-file") {
+    if (value.empty()) return "--mock-ready-file: empty path";
+    o.ready_file = value;
+    return std::nullopt;
+  }
   if (flag == "--mock-ledger-dir") {
     if (value.empty()) return "--mock-ledger-dir: empty path";
     o.ledger_dir = value;

@@ -68,6 +68,7 @@ struct Options {
   std::set<Fault> faults;
   std::chrono::milliseconds crash_after{0};
   std::filesystem::path ledger_dir;
+  std::filesystem::path ready_file;  // written when the server becomes ready (benchmarks)
 
   bool has(Fault f) const { return faults.contains(f); }
   std::int64_t default_vram_mib() const;

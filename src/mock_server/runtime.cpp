@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -157,9 +158,42 @@ void set_stop_hook(std::function<void()> hook) {
   g_stop_hook = std::move(hook);
 }
 
+namespace {
+
+// cpp-httplib 0.11 keeps a worker in its keep-alive wait (5 s) even after Server::stop(), so a
+// client holding an idle keep-alive connection (the gpumod daemon does) delayed every shutdown to
+// the 2 s forced exit. Real servers (uvicorn, llama-server's newer httplib) drop idle connections
+// at shutdown; so does the mock: it shuts the reading side of every accepted TCP connection, which
+// wakes those waits (EOF) and lets a response in progress still be written.
+void end_idle_connections() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(e.path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int listening = 0;
+    int domain = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
+    len = sizeof domain;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || (domain != AF_INET && domain != AF_INET6)) continue;
+    ::shutdown(fd, SHUT_RD);
+  }
+}
+
+}  // namespace
+
 void run_stop_hook() {
   std::lock_guard lock(g_hook_mutex);
-  if (g_stop_hook) g_stop_hook();
+  if (g_stop_hook) {
+    g_stop_hook();
+    end_idle_connections();
+  }
 }
 
 void send_error(httplib::Response& res, int status, std::string_view message, std::string_view type) {
@@ -179,6 +213,21 @@ void send_malformed(httplib::Response& res) {
 
 std::string reply_text(std::string_view model) {
   return util::join(reply_words(model), " ");
+}
+
+void mark_ready(const Options& o) {
+  if (o.ready_file.empty()) return;
+  timespec real{};
+  timespec mono{};
+  ::clock_gettime(CLOCK_REALTIME, &real);
+  ::clock_gettime(CLOCK_MONOTONIC, &mono);
+  const auto ns = [](const timespec& t) { return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec; };
+  const std::string tmp = o.ready_file.string() + ".tmp";
+  if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "%lld %lld\n", ns(real), ns(mono));
+    std::fclose(f);
+    std::rename(tmp.c_str(), o.ready_file.c_str());
+  }
 }
 
 std::int64_t now_epoch_s() {
@@ -290,6 +339,10 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // No Nagle delay: httplib writes headers and body separately, and with Nagle the body waited
+  // for the client's delayed ACK (about 40 ms per response). llama-server builds httplib with
+  // CPPHTTPLIB_TCP_NODELAY, and uvicorn (vLLM) sets TCP_NODELAY too.
+  server.set_tcp_nodelay(true);
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) send_error(res, 404, "File Not Found", "not_found_error");
   });

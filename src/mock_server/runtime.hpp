@@ -93,6 +93,10 @@ void answer_embeddings(const httplib::Request& req, httplib::Response& res, cons
 // Returns false (after logging) when the port cannot be bound.
 bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_view bind_error_line);
 
+// With --mock-ready-file: writes "<CLOCK_REALTIME ns> <CLOCK_MONOTONIC ns>\n" to that file
+// (atomically: temp file + rename) at the moment the server is ready. No-op otherwise.
+void mark_ready(const Options& o);
+
 // Epoch seconds now.
 std::int64_t now_epoch_s();
 

@@ -139,6 +139,7 @@ int run_vllm(const Options& o) {
            (dev ? ", development endpoints on" : ""));
   log_line("INFO: Uvicorn running on http://" + o.host + ":" + std::to_string(o.port) + " (Press CTRL+C to quit)");
   log_line("INFO: Application startup complete.");
+  mark_ready(o);
   if (!shutdown_flag().requested()) server.listen_after_bind();
   set_stop_hook(nullptr);
   ledger.release();

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   register_config_commands(root, ctx);
   register_simulate_commands(root, ctx);
   register_demo_command(root, ctx);
+  register_model_commands(root, ctx);
+  register_gguf_commands(root, ctx);
+  register_hf_commands(root, ctx);  // after the model group: it adds model quants|download
 
   try {
     root.parse(argc, argv);

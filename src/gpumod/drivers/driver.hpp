@@ -95,11 +95,14 @@ class Driver {
 
 std::unique_ptr<Driver> make_driver(core::DriverKind kind);
 
-// Poll delays: starts at `initial`, grows by `factor` per step, capped at `max`.
+// Poll delays: starts at `initial`, grows by `factor` per step, capped at `max`. The cap is what
+// readiness costs on top of a server's own start (half of it on average): 20 ms keeps gpumod's
+// overhead near 10 ms (bench/runtime), and a GET /health every 20 ms to a loopback server that is
+// still loading costs it nothing measurable.
 class Backoff {
  public:
-  explicit Backoff(std::chrono::milliseconds initial = std::chrono::milliseconds(10),
-                   double factor = 1.5, std::chrono::milliseconds max = std::chrono::milliseconds(250))
+  explicit Backoff(std::chrono::milliseconds initial = std::chrono::milliseconds(5),
+                   double factor = 1.5, std::chrono::milliseconds max = std::chrono::milliseconds(20))
       : m_next(initial), m_factor(factor), m_max(max) {}
   // The delay to wait now; the following one is longer.
   std::chrono::milliseconds next();

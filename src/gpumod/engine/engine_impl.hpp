@@ -107,6 +107,8 @@ struct Engine::Impl {
   util::Result<OpResult> do_wake(Slot& s);
   util::Result<OpResult> do_restart(Slot& s);
   bool router_mates_active(const Slot& s);
+  util::Status check_port_free(const Slot& s);
+  util::Status check_port_owner(const Slot& s);
 
   // --- mode_switch.cpp ---
   util::Result<SwitchResult> run_switch(const std::string& mode_id, const SwitchOptions& options);

@@ -19,5 +19,10 @@ void register_demo_command(CLI::App& root, AppContext& ctx);        // demo (mak
 // service start|stop|restart|sleep|wake|status|logs, mode switch, events, daemon ...
 // (after register_inventory_commands: it adds to the service and mode groups)
 void register_runtime_commands(CLI::App& root, AppContext& ctx);
+// model register|list|show|remove|estimate; gguf inspect
+void register_model_commands(CLI::App& root, AppContext& ctx);
+void register_gguf_commands(CLI::App& root, AppContext& ctx);
+// model quants|download, discover, preset generate (Hugging Face; after the model group)
+void register_hf_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

@@ -8,6 +8,7 @@
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 
 namespace gpumod::app {
@@ -51,6 +52,22 @@ util::Result<json> DaemonClient::get(const std::string& path, std::chrono::milli
 util::Result<json> DaemonClient::post(const std::string& path, const json& body,
                                       std::chrono::milliseconds timeout) {
   return decode(m_http->post_json(path, body.dump(), timeout));
+}
+
+util::Status stop_daemon(DaemonClient& client, bool with_services, std::chrono::milliseconds wait) {
+  auto ping = client.get("/v1/ping", k_ping_timeout);
+  if (!ping) return std::unexpected(ping.error());
+  const int pid = (*ping)["pid"].get<int>();
+  auto identity = infra::process::identify(pid);
+  auto r = client.post("/v1/shutdown", json{{"with_services", with_services}}, std::chrono::milliseconds(120000));
+  if (!r) return std::unexpected(r.error());
+  if (identity) {
+    infra::process::LinuxProcessSpawner watcher;
+    if (!watcher.wait_exit(*identity, wait)) {
+      return util::fail(util::ErrorCode::timeout, "the daemon (pid " + std::to_string(pid) + ") did not exit in time");
+    }
+  }
+  return {};
 }
 
 bool daemon_running() {

@@ -41,4 +41,8 @@ class DaemonClient {
 // True when a daemon answers on the socket.
 bool daemon_running();
 
+// Asks the daemon to stop (first stopping its services when asked) and waits for its process to
+// exit. Errors: timeout (still running after `wait`), or the daemon's answer.
+util::Status stop_daemon(DaemonClient& client, bool with_services, std::chrono::milliseconds wait);
+
 }  // namespace gpumod::app

@@ -7,6 +7,15 @@
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/app/cli/vram_models.hpp"
+#include "gpumod/app/cli/daemon_client.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
+#include "gpumod/app/daemon/launch.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace gpumod::app {
 
@@ -16,7 +25,9 @@ void section(AppContext& ctx, const std::string& title) {
   ctx.out() << "\n== " << title << " " << std::string(title.size() < 70 ? 70 - title.size() : 0, '=') << "\n";
 }
 
-void run_demo(AppContext& ctx) {
+void run_live(AppContext& ctx, const core::Config& cfg);
+
+void run_demo(AppContext& ctx, bool live) {
   auto cfg = ctx.config();
   if (!cfg) return ctx.fail(cfg.error());
   auto gpu = ctx.gpu();
@@ -49,13 +60,56 @@ void run_demo(AppContext& ctx) {
     if (!outcome) return ctx.fail(outcome.error());
     ctx.out() << simulation_text(*outcome, c.title.find("--visual") != std::string::npos);
   }
+  if (live) run_live(ctx, **cfg);
+}
+
+// The live part: on the bundled example with the bundled mock servers, in a private sandbox
+// (its own runtime, state and simulated-GPU directories, removed afterwards), start the daemon,
+// switch modes and show memory moving. Nothing outside the sandbox is touched.
+void run_live(AppContext& ctx, const core::Config& cfg) {
+  const auto launch = resolve_launch(cfg);
+  if (!cfg.bundled_example || !launch.llama_is_mock || !launch.vllm_is_mock) {
+    ctx.out() << "\n(live part skipped: it runs on the bundled example with the bundled mock servers)\n";
+    return;
+  }
+  namespace fs = std::filesystem;
+  const fs::path sandbox = fs::temp_directory_path() / ("gpumod-demo-" + std::to_string(::getpid()));
+  fs::create_directories(sandbox / "run");
+  fs::permissions(sandbox / "run", fs::perms::owner_all, fs::perm_options::replace);
+  ::setenv("XDG_RUNTIME_DIR", (sandbox / "run").c_str(), 1);
+  ::setenv("XDG_STATE_HOME", (sandbox / "state").c_str(), 1);
+  ::setenv("GPUMOD_DB_PATH", (sandbox / "state" / "gpumod.db").c_str(), 1);
+  ::setenv("GPUMOD_SIM_GPU_DIR", (sandbox / "simgpu").c_str(), 1);
+  ctx.options.simulate_gpu = std::nullopt;
+  auto client = DaemonClient::connect(ctx, true);
+  if (!client) return ctx.fail(client.error());
+  const auto show_status = [&] {
+    if (auto st = client->get("/v1/status", std::chrono::milliseconds(30000))) ctx.out() << render_status(*st);
+  };
+  for (const std::string mode : {"code", "glm", "code"}) {
+    section(ctx, "gpumod mode switch " + mode + "   (mock servers, simulated GPU)");
+    auto r = client->post("/v1/modes/" + mode + "/switch", nlohmann::json{{"dry_run", false}}, std::chrono::milliseconds(120000));
+    if (!r) {
+      ctx.fail(r.error());
+      break;
+    }
+    ctx.out() << render_switch(*r) << "\n";
+    show_status();
+  }
+  section(ctx, "gpumod daemon stop --with-services");
+  if (auto st = stop_daemon(*client, true, std::chrono::milliseconds(60000)); !st) ctx.fail(st.error());
+  ctx.out() << "daemon and mock servers stopped; sandbox " << sandbox.string() << " removed\n";
+  std::error_code ec;
+  fs::remove_all(sandbox, ec);
 }
 
 }  // namespace
 
 void register_demo_command(CLI::App& root, AppContext& ctx) {
   auto* demo = root.add_subcommand("demo", "Show gpumod at work on the current (or bundled example) configuration");
-  demo->callback([&ctx] { ctx.set_action([&ctx] { run_demo(ctx); }); });
+  auto static_only = std::make_shared<bool>(false);
+  demo->add_flag("--no-live", *static_only, "Skip the live part (daemon, mock servers, mode switches)");
+  demo->callback([&ctx, static_only] { ctx.set_action([&ctx, static_only] { run_demo(ctx, !*static_only); }); });
 }
 
 }  // namespace gpumod::app

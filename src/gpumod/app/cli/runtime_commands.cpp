@@ -158,19 +158,7 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
   }
   auto client = DaemonClient::connect(ctx, false);
   if (!client) return ctx.fail(client.error());
-  auto ping = client->get("/v1/ping", std::chrono::milliseconds(2000));
-  if (!ping) return ctx.fail(ping.error());
-  const int pid = (*ping)["pid"].get<int>();
-  auto identity = infra::process::identify(pid);
-  auto r = client->post("/v1/shutdown", json{{"with_services", f.with_services}}, std::chrono::milliseconds(120000));
-  if (!r) return ctx.fail(r.error());
-  // Wait for the daemon process itself to end (it stops its services first when asked).
-  if (identity) {
-    infra::process::LinuxProcessSpawner watcher;
-    if (!watcher.wait_exit(*identity, std::chrono::milliseconds(300000))) {
-      return ctx.fail({util::ErrorCode::timeout, "the daemon (pid " + std::to_string(pid) + ") did not exit within 5 minutes"});
-    }
-  }
+  if (auto st = stop_daemon(*client, f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
   ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
 }
 

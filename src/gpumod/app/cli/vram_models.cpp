@@ -1,8 +1,11 @@
 #include "gpumod/app/cli/vram_models.hpp"
 
+#include "gpumod/engine/gguf_vram_model.hpp"
+
 namespace gpumod::app {
 
 VramModels::VramModels(const core::Config& /*config*/) {
+  m_models.push_back(std::make_unique<engine::GgufVramModel>());
   m_models.push_back(std::make_unique<engine::PresetKvModel>());
 }
 
