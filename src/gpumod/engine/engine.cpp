@@ -134,9 +134,19 @@ std::filesystem::path Engine::Impl::log_file(const std::string& key) const {
   return settings.log_dir / (name + ".log");
 }
 
+infra::process::ProcessSpawner& Engine::Impl::spawner_for(const std::string& key) {
+  for (const auto& [id, s] : slots) {
+    if (s.instance_key == key && s.service->supervisor == core::SupervisorKind::systemd &&
+        settings.systemd_spawner != nullptr) {
+      return *settings.systemd_spawner;
+    }
+  }
+  return spawner;
+}
+
 bool Engine::Impl::instance_alive(const std::string& key) {
   const auto id = identity_of(key);
-  return id && spawner.alive(*id);
+  return id && spawner_for(key).alive(*id);
 }
 
 std::optional<infra::process::ProcessIdentity> Engine::Impl::identity_of(const std::string& key) {
@@ -336,6 +346,11 @@ void Engine::Impl::learn(Slot& s, bool asleep) {
 // Processes
 
 util::Status Engine::Impl::spawn_instance(Slot& s) {
+  if (s.service->supervisor == core::SupervisorKind::systemd && settings.systemd_spawner == nullptr) {
+    return util::fail(ErrorCode::unavailable, "starting " + s.service->id +
+                                                  ": it has `supervisor: systemd`, but systemd is unavailable: " +
+                                                  settings.systemd_unavailable);
+  }
   auto spec = driver(*s.service).launch_spec(*s.service, settings.launch);
   if (!spec) return std::unexpected(spec.error());
   infra::process::SpawnSpec sp;
@@ -360,7 +375,7 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   }
   sp.log_file = log_file(s.instance_key);
   (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
-  auto id = spawner.spawn(sp);
+  auto id = spawner_for(s.instance_key).spawn(sp);
   if (!id) return util::fail(id.error().code, "starting " + s.service->id + " (" + sp.argv.front() + "): " + id.error().message);
   {
     std::lock_guard lock(state_mutex);
@@ -373,7 +388,7 @@ util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::mi
   const auto id = identity_of(key);
   if (!id) return {};
   const auto pids = pids_of(key);
-  auto exit = spawner.stop(*id, grace);
+  auto exit = spawner_for(key).stop(*id, grace);
   if (!exit) return std::unexpected(exit.error());
   {
     std::lock_guard lock(state_mutex);

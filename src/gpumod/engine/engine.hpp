@@ -68,6 +68,10 @@ struct EngineSettings {
   std::chrono::milliseconds health_interval{5000};
   int health_failure_threshold = 3;
   int health_recovery_threshold = 2;
+  // The spawner for services with `supervisor: systemd` (not owned; outlives the engine). Null:
+  // starting such a service fails as unavailable, saying systemd_unavailable.
+  infra::process::ProcessSpawner* systemd_spawner = nullptr;
+  std::string systemd_unavailable = "no systemd user session";
 };
 
 struct ServiceView {

@@ -77,6 +77,8 @@ struct Engine::Impl {
   const drivers::Driver& driver(const core::Service& s) const;
   infra::http::HttpClient& http(const core::Service& s);
   drivers::DriverContext context(const Slot& s);
+  // The spawner of an instance: the systemd one for `supervisor: systemd` services.
+  infra::process::ProcessSpawner& spawner_for(const std::string& key);
   bool instance_alive(const std::string& key);
   std::optional<infra::process::ProcessIdentity> identity_of(const std::string& key);
   std::vector<std::string> log_tail(const std::string& key, std::size_t n);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 #include <thread>
@@ -24,6 +25,9 @@
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"
+#include "gpumod/infra/systemd/manager.hpp"
+#include "gpumod/infra/systemd/systemd_spawner.hpp"
+#include "gpumod/infra/systemd/unit.hpp"
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -261,6 +265,29 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   settings.vllm_is_mock = launch.vllm_is_mock;
   settings.margin_mib = (*cfg)->settings.vram_margin_mib;
   settings.health_interval = (*cfg)->settings.health_interval;
+  // The systemd backend, opened only when some service asks for it; without a user session those
+  // services fail to start (unavailable) and the others run as usual.
+  std::unique_ptr<infra::systemd::SystemdManager> systemd_manager;
+  std::unique_ptr<infra::systemd::SystemdSpawner> systemd_spawner;
+  if (std::ranges::any_of((*cfg)->services, [](const core::Service& s) {
+        return s.supervisor == core::SupervisorKind::systemd;
+      })) {
+    auto unit_dir = infra::systemd::user_unit_dir();
+    auto manager = unit_dir ? infra::systemd::open_systemd_manager()
+                            : util::Result<std::unique_ptr<infra::systemd::SystemdManager>>(
+                                  std::unexpected(unit_dir.error()));
+    if (manager) {
+      systemd_manager = std::move(*manager);
+      infra::systemd::SystemdSpawnerSettings sd;
+      sd.unit_dir = *unit_dir;
+      systemd_spawner = std::make_unique<infra::systemd::SystemdSpawner>(*systemd_manager, sd);
+      settings.systemd_spawner = systemd_spawner.get();
+    } else {
+      settings.systemd_unavailable = manager.error().message;
+      std::cerr << "gpumod daemon: warning: services with `supervisor: systemd` cannot start: "
+                << manager.error().message << "\n";
+    }
+  }
   engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
   if (auto st = engine.recover(); !st) {
     std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
