@@ -169,7 +169,9 @@ TEST_F(RuntimeDaemonTest, HealthMonitorRestartsAServiceWhoseProcessWasKilled) {
   ASSERT_TRUE(test_support::wait_until(
       [&] {
         const auto s = service("emb");
-        return s["state"] == "running" && s["pid"].get<int>() > 0 && s["pid"].get<int>() != pid;
+        // The monitor records "health.restarted" just after the service is running again.
+        return s["state"] == "running" && s["pid"].get<int>() > 0 && s["pid"].get<int>() != pid &&
+               events_text().find("health.restarted") != std::string::npos;
       },
       8s, 50ms));
   EXPECT_EQ(service("emb")["measured_mib"], 1200);

@@ -27,7 +27,7 @@ namespace gpumod::testing {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct PresetSpec {
+struct SwitchPresetSpec {
   std::string id;
   std::int64_t vram_mib = 1000;
   std::string driver = "vllm";
@@ -47,7 +47,7 @@ class SwitchE2E : public ::testing::Test {
   }
 
   // Writes gpumod.yaml, presets/ and modes/ (each mode lists its services in the given order).
-  void write_config(const std::vector<PresetSpec>& presets,
+  void write_config(const std::vector<SwitchPresetSpec>& presets,
                     const std::vector<std::pair<std::string, std::vector<std::string>>>& modes,
                     std::int64_t total_mib = 24000, std::int64_t margin_mib = 512) {
     namespace fs = std::filesystem;

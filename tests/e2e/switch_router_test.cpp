@@ -7,7 +7,7 @@ namespace {
 
 using test_support::wait_until;
 
-PresetSpec router_preset(const std::string& id, const std::string& model, int port, std::int64_t vram,
+SwitchPresetSpec router_preset(const std::string& id, const std::string& model, int port, std::int64_t vram,
                          std::map<std::string, std::string> env = {}) {
   return {.id = id,
           .vram_mib = vram,

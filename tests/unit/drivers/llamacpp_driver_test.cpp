@@ -337,13 +337,17 @@ TEST(Readiness, TimesOutWithTheLastObservation) {
   EXPECT_NE(st.error().message.find("503 loading"), std::string::npos);
 }
 
-TEST(Backoff, GrowsFromTenMsToTheCap) {
+TEST(Backoff, GrowsFromFiveMsToTheTwentyMsCap) {
   Backoff b;
-  EXPECT_EQ(b.next(), std::chrono::milliseconds(10));
-  EXPECT_EQ(b.next(), std::chrono::milliseconds(15));
-  EXPECT_EQ(b.next(), std::chrono::milliseconds(22));
+  const auto first = b.next();
+  const auto second = b.next();
+  EXPECT_EQ(first, std::chrono::milliseconds(5));
+  EXPECT_GT(second, first);
   for (int i = 0; i < 20; ++i) b.next();
-  EXPECT_EQ(b.next(), std::chrono::milliseconds(250));
+  EXPECT_EQ(b.next(), std::chrono::milliseconds(20));
+  Backoff custom(std::chrono::milliseconds(10), 2.0, std::chrono::milliseconds(250));
+  EXPECT_EQ(custom.next(), std::chrono::milliseconds(10));
+  EXPECT_EQ(custom.next(), std::chrono::milliseconds(20));
 }
 
 }  // namespace
