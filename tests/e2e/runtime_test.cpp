@@ -4,6 +4,7 @@
 // taken, control endpoints answering 500. Each case checks the state reached, the message and the
 // exit code. Daemon restarts and the health monitor are in runtime_daemon_test.cpp.
 #include "e2e/runtime_fixture.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 
 namespace gpumod::testing {
 namespace {
@@ -288,6 +289,17 @@ TEST_F(RuntimeTest, LlamaRouterStartSleepWakeStop) {
   ASSERT_EQ(s["models"].size(), 1u);
   EXPECT_EQ(s["models"][0]["status"], "loaded");
   const int pid = s["pid"].get<int>();
+  {
+    // The buffer sizes the server printed for the load are recorded as a measurement of the model.
+    auto store = infra::state::StateStore::open(runner.home() / "state" / "gpumod.db");
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    auto ms = store->list_measurements("chat-model");
+    ASSERT_TRUE(ms.has_value());
+    ASSERT_EQ(ms->size(), 1u);
+    EXPECT_EQ((*ms)[0].device, "CUDA0");
+    EXPECT_EQ((*ms)[0].model_mib + (*ms)[0].kv_mib + (*ms)[0].compute_mib, 4000);
+    EXPECT_EQ((*ms)[0].process_mib, 4000);
+  }
 
   r = gpumod({"service", "sleep", "chat"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -12,6 +12,8 @@
 
 #include "gpumod/engine/engine_impl.hpp"
 #include "gpumod/drivers/llamacpp_driver.hpp"
+#include "gpumod/engine/gguf_vram_model.hpp"
+#include "gpumod/engine/model_registry.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/strings.hpp"
@@ -340,6 +342,32 @@ void Engine::Impl::learn(Slot& s, bool asleep) {
     (asleep ? s.learned_sleep_mib : s.learned_mib) = used;
   }
   persist(s);
+  if (!asleep) record_buffer_sizes(s, used);
+}
+
+// The buffer sizes llama-server printed for the load that just finished are ground truth for the
+// estimator (`gpumod model estimate` shows them beside the header estimate).
+void Engine::Impl::record_buffer_sizes(const Slot& s, std::int64_t process_mib) {
+  const auto& svc = *s.service;
+  if (svc.driver != core::DriverKind::llamacpp) return;
+  std::string text;
+  for (const auto& line : log_tail(s.instance_key, 600)) text += line + "\n";
+  const auto sizes = drivers::parse_buffer_sizes(text);
+  if (sizes.empty()) return;
+  auto options = estimate_options_for(svc);
+  if (!options) return;
+  for (const auto& [device, b] : sizes.devices) {
+    if (device.rfind("CUDA", 0) != 0 || device.find("_Host") != std::string::npos) continue;
+    infra::state::ModelMeasurement m;
+    m.model_id = drivers::static_model_id(svc).value_or(svc.id);
+    m.settings_key = measurement_settings_key(*options);
+    m.model_mib = static_cast<std::int64_t>(b.model_mib + 0.5);
+    m.kv_mib = static_cast<std::int64_t>(b.kv_mib + 0.5);
+    m.compute_mib = static_cast<std::int64_t>(b.compute_mib + 0.5);
+    m.device = device;
+    m.process_mib = process_mib;
+    (void)store.add_measurement(m);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ struct Engine::Impl {
   util::Status spawn_instance(Slot& s);
   util::Status stop_instance(const std::string& key, std::chrono::milliseconds grace);
   void learn(Slot& s, bool asleep);
+  void record_buffer_sizes(const Slot& s, std::int64_t process_mib);
 
   util::Result<OpResult> do_start(Slot& s);
   util::Result<OpResult> do_stop(Slot& s);
