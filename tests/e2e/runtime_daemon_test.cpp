@@ -253,3 +253,22 @@ TEST_F(RuntimeDaemonTest, RestartPolicyNoLeavesAKilledServiceStopped) {
 
 }  // namespace
 }  // namespace gpumod::testing
+
+namespace gpumod::testing {
+namespace {
+
+// Regression: `daemon stop` refused to stop a daemon serving another configuration root than the
+// one the CLI resolved (it needs none), so daemons started with --config leaked.
+TEST_F(RuntimeDaemonTest, DaemonStopNeedsNoConfigurationAndStopsItsServices) {
+  add_preset({.id = "emb", .vram_mib = 700});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  const int pid = service("emb")["pid"].get<int>();
+  ASSERT_GT(pid, 0);
+  const auto r = runner.run({"daemon", "stop", "--with-services"});  // no --config
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(runner.run({"daemon", "status"}).exit_code, 5);
+  EXPECT_TRUE(test_support::wait_until([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace gpumod::testing

@@ -81,6 +81,17 @@ bool daemon_running() {
   return r && r->status == 200;
 }
 
+util::Result<DaemonClient> DaemonClient::connect_existing() {
+  const auto socket = daemon_socket_path();
+  DaemonClient client(infra::http::make_unix_client(socket));
+  auto ping = client.get("/v1/ping", k_ping_timeout);
+  if (!ping) {
+    return util::fail(util::ErrorCode::unavailable, "no gpumod daemon answers on " + socket.string() + ": " +
+                                                        ping.error().message);
+  }
+  return client;
+}
+
 util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart) {
   auto cfg = ctx.config();
   if (!cfg) return std::unexpected(cfg.error());

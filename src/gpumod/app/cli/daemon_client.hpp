@@ -24,6 +24,9 @@ class DaemonClient {
   // Errors: unavailable (no daemon and autostart off, or it did not come up), conflict (the
   // running daemon serves another configuration root).
   static util::Result<DaemonClient> connect(AppContext& ctx, bool autostart);
+  // Connects to whatever daemon answers on the socket, whatever configuration it serves (for
+  // `daemon stop` and `daemon status`, which need no configuration). Errors: unavailable.
+  static util::Result<DaemonClient> connect_existing();
   ~DaemonClient();
   DaemonClient(DaemonClient&&) noexcept;
   DaemonClient& operator=(DaemonClient&&) noexcept;

@@ -156,7 +156,7 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
     ctx.out() << "no gpumod daemon runs\n";
     return;
   }
-  auto client = DaemonClient::connect(ctx, false);
+  auto client = DaemonClient::connect_existing();
   if (!client) return ctx.fail(client.error());
   if (auto st = stop_daemon(std::move(*client), f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
   ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
@@ -279,7 +279,7 @@ void register_runtime_commands(CLI::App& root, AppContext& ctx) {
           ctx.set_exit_code(exit_code_for(util::ErrorCode::unavailable));
           return;
         }
-        auto c = DaemonClient::connect(ctx, false);
+        auto c = DaemonClient::connect_existing();
         if (!c) return ctx.fail(c.error());
         auto p = c->get("/v1/ping", std::chrono::milliseconds(2000));
         if (!p) return ctx.fail(p.error());
