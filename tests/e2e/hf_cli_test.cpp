@@ -116,5 +116,22 @@ TEST_F(HfCli, DownloadAndDiscover) {
   EXPECT_EQ(j["results"][0]["best"]["quant"], "UD-Q4_K_XL");
 }
 
+TEST_F(HfCli, RegisterFromTheHubStoresTheRemoteHeader) {
+  auto r = runner.run({"model", "register", "--source", "huggingface", k_repo, "--quant", "UD-Q4_K_XL", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["source"], "huggingface");
+  EXPECT_EQ(j["architecture"], "nemotron_h_moe");
+  EXPECT_NE(j["location"].get<std::string>().find("hf://"), std::string::npos);
+  EXPECT_FALSE(j["refreshed"].get<bool>());
+  // Registering again refreshes instead of failing (W28).
+  r = runner.run({"model", "register", "--source", "huggingface", k_repo, "--quant", "UD-Q4_K_XL", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out)["refreshed"].get<bool>());
+  // Without --quant it is a usage error; a traversal repo id is refused before any request.
+  EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", k_repo}).exit_code, 2);
+  EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", "../x", "--quant", "Q4_K_M"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace gpumod

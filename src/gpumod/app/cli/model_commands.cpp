@@ -8,7 +8,9 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/core/vram_estimator.hpp"
+#include "gpumod/engine/hf_models.hpp"
 #include "gpumod/engine/model_registry.hpp"
+#include "gpumod/infra/hf/hub_client.hpp"
 #include "gpumod/infra/gguf/model_info.hpp"
 #include "gpumod/infra/gguf/reader.hpp"
 #include "gpumod/infra/state/state_store.hpp"
@@ -75,6 +77,8 @@ struct RegisterArgs {
   std::string vram_mib;
   std::string kv_per_1k;
   std::string architecture;
+  std::string quant;
+  std::string revision = "main";
   bool json = false;
 };
 
@@ -113,8 +117,27 @@ void model_register(AppContext& ctx, const RegisterArgs& a) {
     auto r = registry(ctx);
     if (!r) return ctx.fail(r.error());
     reg = r->register_local(m);
+  } else if (a.source == "huggingface") {
+    // The header and tensor table of the chosen quant, read from the Hub by HTTP Range requests.
+    if (a.path.empty()) return ctx.fail({ErrorCode::invalid_argument, "--source huggingface needs a REPO (owner/name)"});
+    if (a.quant.empty()) return ctx.fail({ErrorCode::invalid_argument, "--source huggingface needs --quant (see: gpumod model quants REPO)"});
+    if (!a.id.empty()) {
+      if (auto st = util::validate_id(a.id, "model id"); !st) return ctx.fail(st.error());
+    }
+    auto settings = infra::hf::hub_settings_from_env();
+    if (!settings) return ctx.fail(settings.error());
+    infra::hf::HubClient hub(std::move(*settings));
+    auto model = engine::fetch_hf_model(hub, a.path, a.quant, a.revision);
+    if (!model) return ctx.fail(model.error());
+    auto rec = engine::record_from_gguf(model->file, fs::path(model->quant.name).filename().string(), model->location);
+    if (!rec) return ctx.fail(rec.error());
+    rec->source = "huggingface";
+    rec->id = a.id.empty() ? engine::model_id_from_filename(fs::path(model->quant.name).filename().string()) : a.id;
+    auto r = registry(ctx);
+    if (!r) return ctx.fail(r.error());
+    reg = r->register_record(*rec);
   } else {
-    return ctx.fail({ErrorCode::invalid_argument, "--source must be gguf or local, got '" + a.source + "'"});
+    return ctx.fail({ErrorCode::invalid_argument, "--source must be gguf, local or huggingface, got '" + a.source + "'"});
   }
   if (!reg) return ctx.fail(reg.error());
   const auto& rec = reg->record;
@@ -550,8 +573,10 @@ void register_model_commands(CLI::App& root, AppContext& ctx) {
   {
     auto* reg = model->add_subcommand("register", "Register (or refresh) a model: a GGUF file, or hand-entered figures");
     auto a = std::make_shared<RegisterArgs>();
-    reg->add_option("--source", a->source, "gguf (a file) or local (hand-entered)");
-    reg->add_option("PATH", a->path, "The .gguf file (--source gguf)");
+    reg->add_option("--source", a->source, "gguf (a file), local (hand-entered) or huggingface (a Hub repo)");
+    reg->add_option("PATH", a->path, "The .gguf file (--source gguf) or the repo owner/name (--source huggingface)");
+    reg->add_option("--quant", a->quant, "The quant to register (--source huggingface), e.g. UD-Q4_K_XL");
+    reg->add_option("--revision", a->revision, "Branch, tag or commit (--source huggingface; default main)");
     reg->add_option("--id", a->id, "Model id (default: from the file name)");
     reg->add_option("--vram-mib", a->vram_mib, "VRAM at 4096 tokens (--source local)");
     reg->add_option("--kv-per-1k-mib", a->kv_per_1k, "MiB per 1,024 more tokens (--source local)");
