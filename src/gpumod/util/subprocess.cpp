@@ -4,6 +4,8 @@
 // so a deadline kills the program and everything it started.
 #include "gpumod/util/subprocess.hpp"
 
+#include "gpumod/util/fd.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,24 +31,6 @@ namespace {
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-// Closes an fd on scope exit.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : m_fd(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return m_fd; }
-  void reset(int fd = -1) {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = fd;
-  }
-
- private:
-  int m_fd = -1;
-};
 
 bool is_executable_file(const std::string& path) {
   struct stat st {};
@@ -141,6 +125,10 @@ int exit_code_from(int status) {
 }  // namespace
 
 std::string find_program(const std::string& name) { return lookup_on_path(name, current_path_var()); }
+
+std::string find_program_in(const std::string& name, std::string_view path_var) {
+  return lookup_on_path(name, path_var);
+}
 
 Result<CaptureResult> run_capture(const std::vector<std::string>& argv, const CaptureOptions& options) {
   if (argv.empty() || argv.front().empty()) {

@@ -34,5 +34,7 @@ Result<CaptureResult> run_capture(const std::vector<std::string>& argv,
 
 // Looks up a program on PATH (or checks an absolute/relative path); empty if not found.
 std::string find_program(const std::string& name);
+// The same against a given PATH value (a child's environment rather than ours).
+std::string find_program_in(const std::string& name, std::string_view path_var);
 
 }  // namespace gpumod::util

@@ -1,5 +1,8 @@
 #include "gpumod/infra/process/spawner.hpp"
 
+#include "gpumod/util/fd.hpp"
+#include "gpumod/util/subprocess.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -29,22 +32,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : m_fd(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return m_fd; }
-  void reset(int fd = -1) {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = fd;
-  }
-
- private:
-  int m_fd = -1;
-};
+using util::Fd;
 
 int sys_pidfd_open(int pid) {
 #ifdef SYS_pidfd_open
@@ -65,25 +53,6 @@ int sys_pidfd_send_signal(int pidfd, int sig) {
   errno = ENOSYS;
   return -1;
 #endif
-}
-
-bool is_executable_file(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-std::string lookup_program(const std::string& name, std::string_view path_var) {
-  if (name.find('/') != std::string::npos) return is_executable_file(name) ? name : std::string{};
-  std::size_t start = 0;
-  while (start <= path_var.size()) {
-    std::size_t end = path_var.find(':', start);
-    if (end == std::string_view::npos) end = path_var.size();
-    std::string_view dir = path_var.substr(start, end - start);
-    std::string candidate = fmt::format("{}/{}", dir.empty() ? std::string_view(".") : dir, name);
-    if (is_executable_file(candidate)) return candidate;
-    start = end + 1;
-  }
-  return {};
 }
 
 ExitInfo exit_info_from_status(int status) {
@@ -195,7 +164,7 @@ util::Result<ProcessIdentity> LinuxProcessSpawner::spawn(const SpawnSpec& spec) 
   for (const auto& [k, v] : spec.env) env[k] = v;
   std::string path_var = env.contains("PATH") ? env["PATH"] : std::string("/usr/local/bin:/usr/bin:/bin");
 
-  std::string resolved = lookup_program(program, path_var);
+  std::string resolved = util::find_program_in(program, path_var);
   if (resolved.empty()) {
     return util::fail(util::ErrorCode::not_found,
                       fmt::format("cannot start '{}': not found on PATH or not executable", program));
