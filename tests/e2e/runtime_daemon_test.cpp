@@ -3,6 +3,7 @@
 // adopted, `daemon stop --with-services` stops them, a daemon killed with SIGKILL is replaced by
 // the next command and loses nothing, and the health monitor restarts a service whose process
 // died, as its restart policy says, visible in `gpumod events`.
+#include <httplib.h>
 #include <sqlite3.h>
 
 #include "e2e/runtime_fixture.hpp"
@@ -208,6 +209,93 @@ TEST_F(RuntimeDaemonTest, ABrokenEditIsReportedAndTheRunningDaemonKeepsItsConfig
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(daemon_pid(), daemon);
   EXPECT_EQ(ledger_used_mib(), 0);
+}
+
+// Regression (CI, 2 cores): four commands autostarting the daemon at the same moment each
+// started one, and the daemons that lost the socket race ran on beside the winner, writing the
+// same database (one found the others' switch "unfinished"). A lock now admits one daemon; the
+// others exit and their clients talk to the winner.
+TEST_F(RuntimeDaemonTest, CommandsStartingTheDaemonAtOnceShareOneDaemon) {
+  add_preset({.id = "emb", .vram_mib = 1000});
+  std::vector<RunResult> results(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = gpumod({"service", "status", "emb", "--json"}); });
+  }
+  for (auto& t : threads) t.join();
+  const int winner = daemon_pid();
+  ASSERT_GT(winner, 0);
+  int started = 0;
+  for (const auto& r : results) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(json::parse(r.out, nullptr, false).is_discarded()) << r.out;
+    const auto at = r.err.find("started the daemon in the background (pid ");
+    if (at == std::string::npos) continue;
+    ++started;
+    const int pid = std::stoi(r.err.substr(at + 42));
+    if (pid != winner) {
+      EXPECT_TRUE(wait_dead(pid, 5s)) << "a second daemon runs: pid " << pid;
+    }
+  }
+  EXPECT_GE(started, 1);
+  EXPECT_EQ(daemon_pid(), winner);
+
+  // The lock, not the socket check, is what admits one daemon: with the winner's socket file
+  // gone (as when a second daemon's check ran before the first bound its socket), a second
+  // `daemon run` is still refused, and says who holds the lock.
+  fs::remove(runner.home() / "runtime" / "gpumod" / "daemon.sock");
+  const auto second = gpumod({"daemon", "run"}, 10000);
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_THAT(second.err, HasSubstr("a gpumod daemon already runs"));
+  EXPECT_THAT(second.err, HasSubstr("pid " + std::to_string(winner)));
+  EXPECT_TRUE(pid_alive(winner));
+  ASSERT_EQ(::kill(winner, SIGTERM), 0);  // its socket is gone, so the runner cannot stop it
+  EXPECT_TRUE(wait_dead(winner, 10s));
+}
+
+// A sleeping service is watched too: its process dying is seen by the health monitor, and it is
+// marked failed, not restarted (a restart would wake it and take the memory its mode gave away).
+TEST_F(RuntimeDaemonTest, ASleepingServiceWhoseProcessDiesIsMarkedFailedNotRestarted) {
+  write_settings("health_interval_ms: 100\n");
+  add_preset({.id = "emb", .vram_mib = 1500});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  ASSERT_EQ(gpumod({"service", "sleep", "emb"}).exit_code, 0);
+  ASSERT_EQ(service("emb")["state"], "sleeping");
+  const int pid = service("emb")["pid"].get<int>();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_state("emb", "failed", 5s)) << service("emb").dump();
+  const auto s = service("emb");
+  EXPECT_THAT(s["reason"].get<std::string>(), HasSubstr("process exited while asleep"));
+  const auto ev = events_text();
+  EXPECT_THAT(ev, HasSubstr("emb is unhealthy: process exited while asleep"));
+  EXPECT_THAT(ev, Not(HasSubstr("health.restart ")));
+  EXPECT_EQ(ledger_used_mib(), 0);
+  // Starting it again is the operator's call, and works.
+  auto r = gpumod({"service", "start", "emb"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(service("emb")["state"], "running");
+}
+
+// A sleeping service woken by someone else (a request to its own wake endpoint) is seen as
+// running again by the health monitor.
+TEST_F(RuntimeDaemonTest, ASleepingServiceWokenOutsideGpumodIsSeenRunning) {
+  write_settings("health_interval_ms: 100\n");
+  const int port = add_preset({.id = "emb", .vram_mib = 1500});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  ASSERT_EQ(gpumod({"service", "sleep", "emb"}).exit_code, 0);
+  httplib::Client c("127.0.0.1", port);
+  auto res = c.Post("/wake_up");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  // Status shows what the server says at once; the monitor records it at its next look.
+  EXPECT_EQ(service("emb")["state"], "running");
+  EXPECT_TRUE(test_support::wait_until(
+      [&] { return events_text().find("emb is awake (woken outside gpumod)") != std::string::npos; }, 5s, 50ms))
+      << events_text();
+  // Recorded once, not at every look.
+  std::this_thread::sleep_for(300ms);
+  const auto ev = events_text();
+  EXPECT_EQ(ev.find("woken outside"), ev.rfind("woken outside")) << ev;
 }
 
 TEST_F(RuntimeDaemonTest, HealthMonitorRestartsAServiceWhoseProcessWasKilled) {

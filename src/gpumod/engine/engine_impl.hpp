@@ -93,6 +93,8 @@ struct Engine::Impl {
   std::set<int> pids_of(const std::string& key);
 
   drivers::Observation observe(Slot& s);
+  // One health look at a sleeping service (health.cpp).
+  void check_sleeping(const std::string& id, Slot& s);
   void set_state(Slot& s, core::ServiceState state, std::string reason);
   void persist(const Slot& s);
   void emit(const std::string& kind, const std::string& service, const std::string& mode,

@@ -11,11 +11,45 @@ namespace gpumod::engine {
 
 using core::ServiceState;
 
+// A sleeping service is watched too: its process must stay alive and its server answer. It is not
+// restarted (a restart would bring it back awake and take the memory its mode gave away); it is
+// marked failed, so that `service wake` says so and the next switch to a mode with it starts it.
+void Engine::Impl::check_sleeping(const std::string& id, Slot& s) {
+  auto& m = *this;
+  if (!m.instance_alive(s.instance_key)) {
+    const std::string why = "process exited while asleep";
+    m.set_state(s, ServiceState::failed, why + "; not restarted (it would wake); a switch to a mode with it starts it");
+    m.emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
+    return;
+  }
+  const auto obs = m.observe(s);
+  if (obs.state == ServiceState::sleeping) {
+    s.health_failures = 0;
+    return;
+  }
+  if (obs.state == ServiceState::running) {  // woken by someone else (a request, an operator)
+    s.health_failures = 0;
+    m.set_state(s, ServiceState::running, "");
+    m.emit("health.woke", id, "", id + " is awake (woken outside gpumod)");
+    return;
+  }
+  if (++s.health_failures < m.settings.health_failure_threshold) return;
+  s.health_failures = 0;
+  const std::string why = "asleep but its server does not answer (" + std::string(core::to_string(obs.state)) +
+                          (obs.reason.empty() ? "" : ": " + obs.reason) + ")";
+  m.set_state(s, ServiceState::unhealthy, why);
+  m.emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
+}
+
 void Engine::health_tick() {
   std::unique_lock lock(m->command_mutex, std::try_to_lock);
   if (!lock.owns_lock()) return;  // a command is running; look again next tick
   const auto now = Clock::now();
   for (auto& [id, s] : m->slots) {
+    if (s.state == ServiceState::sleeping && !s.restart_due) {
+      m->check_sleeping(id, s);
+      continue;
+    }
     if (s.state != ServiceState::running && s.state != ServiceState::unhealthy && !s.restart_due) continue;
     if (s.restart_due) {
       if (now < *s.restart_due) continue;

@@ -14,6 +14,12 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   ~Fd() { reset(); }
   int get() const { return m_fd; }
+  // Gives the descriptor up without closing it.
+  int release() {
+    const int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
   void reset(int fd = -1) {
     if (m_fd >= 0) ::close(m_fd);
     m_fd = fd;

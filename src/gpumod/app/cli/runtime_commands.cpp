@@ -68,14 +68,14 @@ void service_status(AppContext& ctx, const Flags& f) {
   if (!r) return ctx.fail(r.error());
   for (const auto& s : (*r)["services"]) {
     if (s["id"] == f.id) {
-      return print(ctx, s, f.json, [](const json& s) {
-        std::string out = s["id"].get<std::string>() + ": " + s["state"].get<std::string>();
-        if (!s["reason"].get<std::string>().empty()) out += " (" + s["reason"].get<std::string>() + ")";
-        out += "\n  pid " + std::to_string(s["pid"].get<int>()) + ", configured " +
-               util::group_thousands(s["configured_mib"].get<std::int64_t>()) + " MiB";
-        if (s["measured_mib"].is_number()) out += ", measured " + util::group_thousands(s["measured_mib"].get<std::int64_t>()) + " MiB";
-        if (s["learned_mib"].is_number()) out += ", learned " + util::group_thousands(s["learned_mib"].get<std::int64_t>()) + " MiB";
-        for (const auto& m : s["models"]) out += "\n  model " + m["id"].get<std::string>() + ": " + m["status"].get<std::string>();
+      return print(ctx, s, f.json, [](const json& svc) {
+        std::string out = svc["id"].get<std::string>() + ": " + svc["state"].get<std::string>();
+        if (!svc["reason"].get<std::string>().empty()) out += " (" + svc["reason"].get<std::string>() + ")";
+        out += "\n  pid " + std::to_string(svc["pid"].get<int>()) + ", configured " +
+               util::group_thousands(svc["configured_mib"].get<std::int64_t>()) + " MiB";
+        if (svc["measured_mib"].is_number()) out += ", measured " + util::group_thousands(svc["measured_mib"].get<std::int64_t>()) + " MiB";
+        if (svc["learned_mib"].is_number()) out += ", learned " + util::group_thousands(svc["learned_mib"].get<std::int64_t>()) + " MiB";
+        for (const auto& m : svc["models"]) out += "\n  model " + m["id"].get<std::string>() + ": " + m["status"].get<std::string>();
         return out + "\n";
       });
     }

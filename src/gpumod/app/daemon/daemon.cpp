@@ -29,6 +29,7 @@
 #include "gpumod/infra/systemd/manager.hpp"
 #include "gpumod/infra/systemd/systemd_spawner.hpp"
 #include "gpumod/infra/systemd/unit.hpp"
+#include "gpumod/util/lock_file.hpp"
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -236,8 +237,28 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   const std::string fingerprint = infra::config::config_fingerprint(*root);
   auto cfg = ctx.config();
   if (!cfg) return std::unexpected(cfg.error());
+
+  // One daemon per socket and per state database: each is held by a lock taken before anything
+  // is read or written, so two daemons started at once (two CLIs autostarting) cannot both run;
+  // the one that loses exits and its client talks to the winner.
+  const fs::path runtime = daemon_runtime_dir();
+  std::error_code ec;
+  fs::create_directories(runtime, ec);
+  ::chmod(runtime.c_str(), 0700);
+  auto runtime_lock = util::LockFile::try_acquire(daemon_lock_path());
+  if (!runtime_lock) {
+    return util::fail(runtime_lock.error().code, "a gpumod daemon already runs for " + runtime.string() + ": " +
+                                                     runtime_lock.error().message);
+  }
   auto store = ctx.state();
   if (!store) return std::unexpected(store.error());
+  const fs::path db_lock_path = infra::state::default_db_path().string() + ".daemon-lock";
+  auto db_lock = util::LockFile::try_acquire(db_lock_path);
+  if (!db_lock) {
+    return util::fail(db_lock.error().code, "another gpumod daemon writes the state database " +
+                                                infra::state::default_db_path().string() + ": " +
+                                                db_lock.error().message);
+  }
   std::optional<core::SimulatedGpu> override_gpu;
   if (ctx.options.simulate_gpu) {
     auto parsed = infra::gpu::parse_simulate_gpu_arg(*ctx.options.simulate_gpu);
@@ -247,10 +268,6 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   auto probe = infra::gpu::select_probe((*cfg)->settings, override_gpu, infra::gpu::default_ledger_dir());
   if (!probe) return std::unexpected(probe.error());
 
-  const fs::path runtime = daemon_runtime_dir();
-  std::error_code ec;
-  fs::create_directories(runtime, ec);
-  ::chmod(runtime.c_str(), 0700);
   const fs::path socket = daemon_socket_path();
   if (auto st = claim_socket(socket); !st) return st;
 

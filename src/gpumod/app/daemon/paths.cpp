@@ -22,6 +22,7 @@ fs::path daemon_runtime_dir() {
 }
 
 fs::path daemon_socket_path() { return daemon_runtime_dir() / "daemon.sock"; }
+fs::path daemon_lock_path() { return daemon_runtime_dir() / "daemon.lock"; }
 
 fs::path state_dir() {
   if (auto d = env_or_empty("XDG_STATE_HOME"); !d.empty()) return fs::path(d) / "gpumod";

@@ -11,6 +11,8 @@ namespace gpumod::app {
 std::filesystem::path daemon_runtime_dir();
 // <runtime>/daemon.sock
 std::filesystem::path daemon_socket_path();
+// <runtime>/daemon.lock: held by the running daemon (util::LockFile)
+std::filesystem::path daemon_lock_path();
 // $XDG_STATE_HOME/gpumod (default ~/.local/state/gpumod)
 std::filesystem::path state_dir();
 // <state>/logs
