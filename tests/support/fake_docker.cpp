@@ -244,11 +244,12 @@ std::string FakeDocker::start_locked(Container& c) {
 void FakeDocker::install_routes() {
   auto& s = *m_server;
   const std::string v = k_version;
-  s.set_logger([this](const httplib::Request& req, const httplib::Response&) {
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
     std::string q;
     for (const auto& [k, val] : req.params) q += (q.empty() ? "?" : "&") + k + "=" + val;
     std::lock_guard lock(m_mutex);
     m_log.push_back(req.method + " " + req.path + q);
+    return httplib::Server::HandlerResponse::Unhandled;
   });
 
   s.Get(v + "/_ping", [](const httplib::Request&, httplib::Response& res) { res.set_content("OK", "text/plain"); });

@@ -180,6 +180,8 @@ TEST_F(DockerEngineFixture, ACrashedContainerIsNoLongerRunning) {
         return v && view(*v, "tei")->state != ServiceState::running;
       },
       5s, 20ms));
+  // Docker notices the exit once every thread of the process is gone (its port is free then).
+  ASSERT_TRUE(test_support::wait_until([&] { return docker.container_status("gpumod-tei") == "exited"; }, 5s));
   // Starting again starts the exited container anew (the same container, a new process).
   auto r = engine.start_service("tei");
   ASSERT_TRUE(r) << r.error().message;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -216,9 +217,24 @@ TEST(DockerSpawner, MissingSocketAsksWhetherTheDaemonRuns) {
   EXPECT_TRUE(sp.stop(ProcessIdentity{999999999, 1}, 1s));
 }
 
-TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root may use any socket";
+TEST(DockerSpawner, SocketPathThatIsNoSocketIsNamed) {
   TempDir tmp;
+  const auto sock = tmp.path / "docker.sock";
+  std::ofstream(sock) << "not a socket";
+  auto svc = docker_service("svc", 1, tmp.path / "ledger");
+  DockerSpawnerSettings settings;
+  settings.socket = sock;
+  DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);
+  auto id = sp.spawn(infra::process::SpawnSpec{});
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, ErrorCode::unavailable);
+  EXPECT_NE(id.error().message.find(sock.string() + " is not a socket"), std::string::npos) << id.error().message;
+}
+
+// Run as a user that may not use the socket (as root: in a child that drops to nobody).
+TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
+  TempDir tmp;
+  ASSERT_EQ(::chmod(tmp.path.c_str(), 0755), 0);
   const auto sock = tmp.path / "docker.sock";
   const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
@@ -227,17 +243,36 @@ TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(::listen(fd, 4), 0);
-  ASSERT_EQ(::chmod(sock.c_str(), 0), 0);
-  auto svc = docker_service("svc", 1, tmp.path / "ledger");
-  DockerSpawnerSettings settings;
-  settings.socket = sock;
-  DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);
-  auto id = sp.spawn(infra::process::SpawnSpec{});
+  ASSERT_EQ(::chmod(sock.c_str(), 0600), 0);
+  auto check = [&]() -> int {  // 0: the message is right
+    auto svc = docker_service("svc", 1, tmp.path / "ledger");
+    DockerSpawnerSettings settings;
+    settings.socket = sock;
+    DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);
+    auto id = sp.spawn(infra::process::SpawnSpec{});
+    if (id || id.error().code != ErrorCode::unavailable) return 1;
+    if (id.error().message.find("permission denied on the Docker socket " + sock.string()) == std::string::npos) return 2;
+    if (id.error().message.find("is the Docker daemon running") == std::string::npos) return 3;
+    return 0;
+  };
+  int rc = 0;
+  if (::geteuid() != 0) {
+    ASSERT_EQ(::chmod(sock.c_str(), 0), 0);
+    rc = check();
+  } else {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+      ::_exit(check());
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    rc = WEXITSTATUS(status);
+  }
   ::close(fd);
-  ASSERT_FALSE(id);
-  EXPECT_EQ(id.error().code, ErrorCode::unavailable);
-  EXPECT_NE(id.error().message.find("permission denied on the Docker socket"), std::string::npos) << id.error().message;
-  EXPECT_NE(id.error().message.find("is the Docker daemon running"), std::string::npos) << id.error().message;
+  EXPECT_EQ(rc, 0) << "1: not unavailable, 2: no permission text, 3: no hint, 10: setuid failed";
 }
 
 }  // namespace
