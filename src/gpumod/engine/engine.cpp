@@ -82,6 +82,13 @@ Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::G
                           core::DriverKind::docker}) {
     drivers[kind] = drivers::make_driver(kind);
   }
+  drivers::DockerDriver::ClientFactory docker_api = settings.docker_api;
+  DockerSpawnerSettings docker_settings;
+  if (!docker_api) {
+    docker_api = [] { return infra::http::make_unix_client(k_docker_socket); };
+    docker_settings.socket = k_docker_socket;
+  }
+  drivers[core::DriverKind::docker] = std::make_unique<drivers::DockerDriver>(docker_api);
   for (const auto& svc : config.services) {
     Slot slot;
     slot.service = &svc;
@@ -89,6 +96,9 @@ Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::G
     slot.restarts = std::make_unique<core::RestartTracker>(
         core::RestartSettings::for_service(svc),
         [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+    if (svc.driver == core::DriverKind::docker) {
+      docker_spawners.emplace(slot.instance_key, std::make_unique<DockerSpawner>(svc, docker_api, docker_settings));
+    }
     slots.emplace(svc.id, std::move(slot));
   }
 }
@@ -137,6 +147,7 @@ std::filesystem::path Engine::Impl::log_file(const std::string& key) const {
 }
 
 infra::process::ProcessSpawner& Engine::Impl::spawner_for(const std::string& key) {
+  if (const auto it = docker_spawners.find(key); it != docker_spawners.end()) return *it->second;
   for (const auto& [id, s] : slots) {
     if (s.instance_key == key && s.service->supervisor == core::SupervisorKind::systemd &&
         settings.systemd_spawner != nullptr) {
@@ -379,6 +390,20 @@ void Engine::Impl::record_buffer_sizes(const Slot& s, std::int64_t process_mib) 
 // Processes
 
 util::Status Engine::Impl::spawn_instance(Slot& s) {
+  if (s.service->driver == core::DriverKind::docker) {
+    // A container is built from the service by its DockerSpawner: no launch spec, no argv.
+    infra::process::SpawnSpec sp;
+    sp.log_file = log_file(s.instance_key);
+    (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
+    auto id = spawner_for(s.instance_key).spawn(sp);
+    if (!id) {
+      return util::fail(id.error().code, "starting " + s.service->id + " (container " +
+                                             drivers::container_name(*s.service) + "): " + id.error().message);
+    }
+    std::lock_guard lock(state_mutex);
+    instances[s.instance_key] = Instance{*id, sp.log_file, now_ms()};
+    return {};
+  }
   if (s.service->supervisor == core::SupervisorKind::systemd && settings.systemd_spawner == nullptr) {
     return util::fail(ErrorCode::unavailable, "starting " + s.service->id +
                                                   ": it has `supervisor: systemd`, but systemd is unavailable: " +

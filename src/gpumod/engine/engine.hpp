@@ -72,6 +72,9 @@ struct EngineSettings {
   // starting such a service fails as unavailable, saying systemd_unavailable.
   infra::process::ProcessSpawner* systemd_spawner = nullptr;
   std::string systemd_unavailable = "no systemd user session";
+  // The Docker Engine API for `driver: docker` services (called for a client per use; must be
+  // callable concurrently). Empty: the real one, HTTP over /var/run/docker.sock.
+  std::function<std::unique_ptr<infra::http::HttpClient>()> docker_api;
 };
 
 struct ServiceView {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "gpumod/core/restart_policy.hpp"
+#include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
 #include "gpumod/infra/gpu/select.hpp"
@@ -59,6 +60,8 @@ struct Engine::Impl {
   Observer* observer;
 
   std::map<core::DriverKind, std::unique_ptr<drivers::Driver>> drivers;
+  // The spawner of each `driver: docker` service, by instance key (the service id).
+  std::map<std::string, std::unique_ptr<DockerSpawner>> docker_spawners;
   std::mutex http_mutex;
   std::map<int, std::unique_ptr<infra::http::HttpClient>> http_by_port;
   // Writes to the service logs: readiness pauses end when a server prints something.
@@ -80,7 +83,8 @@ struct Engine::Impl {
   const drivers::Driver& driver(const core::Service& s) const;
   infra::http::HttpClient& http(const core::Service& s);
   drivers::DriverContext context(const Slot& s);
-  // The spawner of an instance: the systemd one for `supervisor: systemd` services.
+  // The spawner of an instance: the service's DockerSpawner for `driver: docker`, the systemd
+  // one for `supervisor: systemd` services.
   infra::process::ProcessSpawner& spawner_for(const std::string& key);
   bool instance_alive(const std::string& key);
   std::optional<infra::process::ProcessIdentity> identity_of(const std::string& key);
