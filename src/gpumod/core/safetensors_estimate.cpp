@@ -76,8 +76,8 @@ std::string WeightSummary::dtype_mix() const {
   std::vector<std::string> parts;
   for (const auto& [d, b] : v) {
     const double share = static_cast<double>(b) / static_cast<double>(total_bytes);
-    if (share < 0.005) continue;
-    parts.push_back(d + " " + percent(share));
+    if (b == 0) continue;
+    parts.push_back(d + (share < 0.005 ? " <1%" : share >= 0.995 ? " >99%" : " " + percent(share)));
   }
   return util::join(parts, " + ");
 }

@@ -85,7 +85,7 @@ struct WeightSummary {
   std::uint64_t total_params = 0;
   std::uint64_t total_bytes = 0;               // tensor data bytes (headers not counted)
   std::uint64_t tensors = 0;
-  // "BF16", or "BF16 97% + F32 3%" by bytes (shares under 0.5% left out).
+  // "BF16", or "BF16 97% + F32 3%" by bytes ("<1%" and ">99%" at the ends; empty dtypes left out).
   std::string dtype_mix() const;
   // The dtype holding the most bytes ("" when empty).
   std::string main_dtype() const;

@@ -207,6 +207,10 @@ TEST(SafetensorsEstimate, DtypeMixAndKvDtypeNames) {
   EXPECT_EQ(w.dtype_mix(), "BF16 97% + F32 3%");
   EXPECT_EQ(w.main_dtype(), "BF16");
   EXPECT_EQ(bf16_weights(5).dtype_mix(), "BF16");
+  w.by_dtype["BF16"] = {999'000, 1'998'000};
+  w.by_dtype["F32"] = {500, 2000};
+  w.total_bytes = 2'000'000;
+  EXPECT_EQ(w.dtype_mix(), "BF16 >99% + F32 <1%");
   EXPECT_EQ(parse_vllm_kv_dtype("fp8").value(), VllmKvDtype::fp8);
   EXPECT_EQ(parse_vllm_kv_dtype("fp8_e4m3").value(), VllmKvDtype::fp8);
   EXPECT_EQ(parse_vllm_kv_dtype("AUTO").value(), VllmKvDtype::auto_dtype);
