@@ -126,7 +126,7 @@ std::string safetensors_label(const hf::RemoteSafetensors& r) {
 // One row for a safetensors repo: its weights and the vLLM estimate at the context.
 util::Result<QuantTable> safetensors_table(hf::HubClient& hub, const hf::RepoInfo& info, std::string_view repo,
                                            const QuantTableOptions& options) {
-  auto remote = hf::read_remote_safetensors(hub, repo, info.sha, info.files);
+  auto remote = hf::read_remote_safetensors(hub, repo, info.sha, info.files, options.parallel);
   if (!remote) return std::unexpected(remote.error());
   QuantTable t;
   t.repo = info.id;

@@ -117,8 +117,8 @@ void print_safetensors(AppContext& ctx, const QuantsArgs& a, const engine::Quant
   const auto& r = t.rows.front();
   const auto& e = *r.vllm;
   const auto& c = *t.config;
-  const std::optional<double> min_util =
-      budget.gpu_total_mib ? std::optional<double>(e.min_gpu_memory_utilization(*budget.gpu_total_mib)) : std::nullopt;
+  // The least --gpu-memory-utilization that holds the estimate (-1: no GPU size known).
+  const double min_util = budget.gpu_total_mib ? e.min_gpu_memory_utilization(*budget.gpu_total_mib) : -1.0;
   if (a.json) {
     json dtypes = json::object();
     json j{{"quant", r.label}, {"format", "safetensors"}, {"runtime", "vllm"}, {"file", r.file},
@@ -130,7 +130,7 @@ void print_safetensors(AppContext& ctx, const QuantsArgs& a, const engine::Quant
            {"kv_cache_dtype", a.kv_cache_dtype}, {"best", t.best.has_value()}, {"notes", e.notes}};
     j["fits"] = t.budget_mib ? json(r.fits) : json(nullptr);
     j["max_context"] = r.max_context ? json(*r.max_context) : json(nullptr);
-    j["min_gpu_memory_utilization"] = min_util ? json(*min_util) : json(nullptr);
+    j["min_gpu_memory_utilization"] = min_util >= 0 ? json(min_util) : json(nullptr);
     json shape{{"model_type", c.model_type}, {"architecture", c.architecture}, {"n_layer", c.n_layer},
                {"n_head", c.n_head}, {"n_head_kv", c.n_kv_head}, {"head_dim", c.head_dim},
                {"kv_layers", c.n_kv_layers()}, {"recurrent_layers", c.n_recurrent_layers()},
@@ -162,9 +162,9 @@ void print_safetensors(AppContext& ctx, const QuantsArgs& a, const engine::Quant
             << " MiB\n";
   for (const auto& n : e.notes) ctx.out() << "  " << n << "\n";
   for (const auto& n : t.notes) ctx.out() << "  " << n << "\n";
-  if (min_util) {
+  if (min_util >= 0) {
     ctx.out() << "vLLM takes --gpu-memory-utilization x the GPU whatever the model needs; the least that fits this model: "
-              << fixed2(*min_util) << "\n";
+              << fixed2(min_util) << "\n";
   } else {
     ctx.out() << "vLLM takes --gpu-memory-utilization x the GPU whatever the model needs; this is the model's own need.\n";
   }

@@ -1,10 +1,12 @@
 #include "gpumod/infra/hf/safetensors_repo.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
+#include <thread>
 
 #include "gpumod/infra/hf/http_byte_source.hpp"
 #include "gpumod/infra/hf/validate.hpp"
@@ -99,7 +101,17 @@ util::Result<std::string> read_whole(HubClient& hub, std::string_view repo, std:
     return util::fail(util::ErrorCode::corrupt, std::string(repo) + "/" + f.path + " is " + std::to_string(f.size) +
                                                     " bytes, more than the " + std::to_string(limit) + " allowed");
   }
-  if (f.size == 0) return std::string();
+  if (f.size == 0) {
+    // The Hub gave no size: ask for up to the limit (a shorter answer is the whole file).
+    auto text = hub.get_range(repo, commit, f.path, 0, limit + 1);
+    if (!text) return std::unexpected(util::with_context(text.error(), std::string(repo) + "/" + f.path));
+    fetched += text->size();
+    if (text->size() > limit) {
+      return util::fail(util::ErrorCode::corrupt, std::string(repo) + "/" + f.path + " is more than the " +
+                                                      std::to_string(limit) + " bytes allowed");
+    }
+    return std::move(*text);
+  }
   HttpByteSource src(hub, std::string(repo), std::string(commit), f.path, f.size);
   std::string text(f.size, '\0');
   auto n = src.read_at(0, std::as_writable_bytes(std::span(text.data(), text.size())));
@@ -107,6 +119,33 @@ util::Result<std::string> read_whole(HubClient& hub, std::string_view repo, std:
   if (!n) return std::unexpected(util::with_context(n.error(), std::string(repo) + "/" + f.path));
   text.resize(*n);
   return text;
+}
+
+util::Result<SafetensorsHeader> read_shard_header(HubClient& hub, const std::string& repo, std::string_view commit,
+                                                  const RepoFile& f, std::uint64_t& fetched) {
+  const std::string name = repo + "/" + f.path;
+  if (f.size < 8) return util::fail(util::ErrorCode::corrupt, name + ": the Hub lists it with " + std::to_string(f.size) + " bytes");
+  HttpByteSource src(hub, repo, std::string(commit), f.path, f.size);
+  std::string first(8, '\0');
+  auto n = src.read_at(0, std::as_writable_bytes(std::span(first.data(), first.size())));
+  if (!n) {
+    fetched += src.bytes_fetched();
+    return std::unexpected(util::with_context(n.error(), name));
+  }
+  auto len = parse_safetensors_header_length(std::string_view(first.data(), *n), f.size, name);
+  if (!len) {
+    fetched += src.bytes_fetched();
+    return std::unexpected(len.error());
+  }
+  std::string header(*len, '\0');
+  auto got = src.read_at(8, std::as_writable_bytes(std::span(header.data(), header.size())));
+  fetched += src.bytes_fetched();
+  if (!got) return std::unexpected(util::with_context(got.error(), name));
+  if (*got != *len) return util::fail(util::ErrorCode::corrupt, name + ": the header is cut short");
+  auto h = parse_safetensors_header(header, f.size, name);
+  if (!h) return std::unexpected(h.error());
+  h->file = f.path;
+  return h;
 }
 
 }  // namespace
@@ -388,7 +427,7 @@ SafetensorsListing list_safetensors_files(const std::vector<RepoFile>& files) {
 }
 
 util::Result<RemoteSafetensors> read_remote_safetensors(HubClient& hub, std::string_view repo, std::string_view commit,
-                                                        const std::vector<RepoFile>& files) {
+                                                        const std::vector<RepoFile>& files, std::size_t parallel) {
   SafetensorsListing listing = list_safetensors_files(files);
   const std::string r(repo);
   auto find_file = [&](std::string_view name) -> const RepoFile* {
@@ -428,39 +467,33 @@ util::Result<RemoteSafetensors> read_remote_safetensors(HubClient& hub, std::str
   }
   if (listing.shards.empty()) return util::fail(util::ErrorCode::not_found, r + " has no safetensors weight files");
 
-  for (const auto& f : listing.shards) {
-    const std::string name = r + "/" + f.path;
-    if (f.size < 8) return util::fail(util::ErrorCode::corrupt, name + ": the Hub lists it with " + std::to_string(f.size) + " bytes");
-    HttpByteSource src(hub, r, std::string(commit), f.path, f.size);
-    std::string first(8, '\0');
-    auto n = src.read_at(0, std::as_writable_bytes(std::span(first.data(), first.size())));
-    if (!n) {
-      out.bytes_fetched += src.bytes_fetched();
-      return std::unexpected(util::with_context(n.error(), name));
-    }
-    auto len = parse_safetensors_header_length(std::string_view(first.data(), *n), f.size, name);
-    if (!len) {
-      out.bytes_fetched += src.bytes_fetched();
-      return std::unexpected(len.error());
-    }
-    std::string header(*len, '\0');
-    auto got = src.read_at(8, std::as_writable_bytes(std::span(header.data(), header.size())));
-    out.bytes_fetched += src.bytes_fetched();
-    if (!got) return std::unexpected(util::with_context(got.error(), name));
-    if (*got != *len) return util::fail(util::ErrorCode::corrupt, name + ": the header is cut short");
-    auto h = parse_safetensors_header(header, f.size, name);
-    if (!h) return std::unexpected(h.error());
-    h->file = f.path;
-    for (const auto& [d, t] : h->weights.by_dtype) {
+  // Every shard's header, `parallel` at a time; the first failure (in shard order) is the answer.
+  const std::size_t n = listing.shards.size();
+  std::vector<util::Result<SafetensorsHeader>> headers(
+      n, util::Result<SafetensorsHeader>(util::fail(util::ErrorCode::internal, "not read")));
+  std::vector<std::uint64_t> fetched(n, 0);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < n; i = next++) headers[i] = read_shard_header(hub, r, commit, listing.shards[i], fetched[i]);
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < std::clamp<std::size_t>(parallel, 1, n); ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  for (auto b : fetched) out.bytes_fetched += b;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!headers[i]) return std::unexpected(headers[i].error());
+    auto& h = *headers[i];
+    for (const auto& [d, t] : h.weights.by_dtype) {
       auto& all = out.weights.by_dtype[d];
       all.params += t.params;
       all.bytes += t.bytes;
     }
-    out.weights.total_params += h->weights.total_params;
-    out.weights.total_bytes += h->weights.total_bytes;
-    out.weights.tensors += h->weights.tensors;
-    out.file_bytes += f.size;
-    out.headers.push_back(std::move(*h));
+    out.weights.total_params += h.weights.total_params;
+    out.weights.total_bytes += h.weights.total_bytes;
+    out.weights.tensors += h.weights.tensors;
+    out.file_bytes += h.file_bytes;
+    out.headers.push_back(std::move(h));
   }
   if (!index_map.empty()) {
     std::map<std::string, std::set<std::string>> names;

@@ -76,8 +76,9 @@ struct RemoteSafetensors {
   std::vector<std::string> notes;          // index/header disagreements that are not fatal
 };
 
-// Reads config.json, the index (when there is one) and every shard's header at `commit`.
+// Reads config.json, the index (when there is one) and every shard's header at `commit`
+// (`parallel` shards at a time; the first failing shard, in order, is the error).
 util::Result<RemoteSafetensors> read_remote_safetensors(HubClient& hub, std::string_view repo, std::string_view commit,
-                                                        const std::vector<RepoFile>& files);
+                                                        const std::vector<RepoFile>& files, std::size_t parallel = 4);
 
 }  // namespace gpumod::infra::hf
