@@ -151,6 +151,14 @@ TEST_F(HfCli, QuantsOnASafetensorsRepoShowsOneVllmRow) {
   EXPECT_NE(r.out.find("model-00001-of-00002.safetensors (+1 parts)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("weights 15,317 + KV 1,024 (128 KiB/token, auto)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("gpu-memory-utilization"), std::string::npos) << r.out;
+  // Offline, from the cache: the same row and no request.
+  hub.reset_counters();
+  runner.env()["HF_HUB_OFFLINE"] = "1";
+  auto offline = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192"});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(offline.out, r.out);
+  EXPECT_EQ(hub.requests(), 0u);
+  runner.env()["HF_HUB_OFFLINE"] = "";
 
   auto j = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192", "--kv-cache-dtype", "fp8", "--json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;

@@ -374,5 +374,33 @@ TEST_F(SafetensorsRemote, IndexNamingAMissingShardIsAnError) {
   EXPECT_NE(got.error().message.find("config.json"), std::string::npos);
 }
 
+TEST_F(SafetensorsRemote, ABadSecondShardFailsNamingIt) {
+  // The Llama repo with shard 2 replaced by one whose tensor claims twice its bytes.
+  FakeHubRepo r = *s_llama;
+  r.id = "acme/bad-shard";
+  const std::string text =
+      R"({"model.norm.weight": {"dtype": "BF16", "shape": [4096], "data_offsets": [0, 16384]}})";
+  const fs::path p = tmp.path / "bad-00002.safetensors";
+  {
+    std::ofstream out(p, std::ios::binary);
+    out << le64(text.size()) << text;
+  }
+  fs::resize_file(p, 8 + text.size() + 16384);
+  for (auto& f : r.files) {
+    if (f.path == "model-00002-of-00002.safetensors") f.disk = p;
+  }
+  hub.add_repo(r);
+  HubClient client(settings());
+  auto info = fetch_repo_info(client, r.id, "main");
+  ASSERT_TRUE(info.has_value());
+  for (std::size_t parallel : {1u, 4u}) {
+    auto got = read_remote_safetensors(client, r.id, info->sha, info->files, parallel);
+    ASSERT_FALSE(got.has_value());
+    EXPECT_NE(got.error().message.find("acme/bad-shard/model-00002-of-00002.safetensors"), std::string::npos)
+        << got.error().message;
+    EXPECT_NE(got.error().message.find("make 8192"), std::string::npos) << got.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace gpumod::infra::hf
