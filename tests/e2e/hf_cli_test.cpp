@@ -207,6 +207,7 @@ TEST_F(HfCli, RegisterASafetensorsRepoWithoutQuant) {
   ASSERT_EQ(e.exit_code, 0) << e.err;
   const auto ej = json::parse(e.out);
   EXPECT_NEAR(ej["estimate"]["gpu"]["total_mib"].get<double>(), static_cast<double>(base) + 512.0, 1.0) << e.out;
+  EXPECT_NE(ej.dump().find("vLLM model (safetensors"), std::string::npos) << e.out;
   // A GGUF repo still needs --quant (usage error).
   EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", k_repo}).exit_code, 2);
 }

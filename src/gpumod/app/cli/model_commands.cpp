@@ -419,7 +419,10 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     est.gpu.total_mib = std::max(0.0, static_cast<double>(*record->base_vram_mib) + kv);
     est.context_size = static_cast<std::uint32_t>(ctx_tokens);
     est.source = "registered figure";
-    est.notes.push_back("hand-entered model: base " + util::group_thousands(*record->base_vram_mib) + " MiB at " +
+    // A Hugging Face safetensors record holds gpumod's vLLM estimate (engine::record_from_safetensors).
+    const bool vllm = record->source == "huggingface" && record->metadata_json.find("\"safetensors\"") != std::string::npos;
+    est.notes.push_back(std::string(vllm ? "vLLM model (safetensors, estimated from its headers)" : "hand-entered model") +
+                        ": base " + util::group_thousands(*record->base_vram_mib) + " MiB at " +
                         std::to_string(engine::k_registry_base_context) + " tokens + kv_per_1k");
   }
 
