@@ -158,6 +158,58 @@ TEST_F(RuntimeDaemonTest, DaemonKilledWithSigkillIsReplacedAndNothingIsLost) {
   EXPECT_EQ(ledger_used_mib(), 3000);
 }
 
+// The CLI does not parse the configuration per command; an edit made while the daemon runs is
+// seen from the files' fingerprint and applied by restarting the daemon, which re-adopts services.
+TEST_F(RuntimeDaemonTest, AnEditedConfigurationRestartsTheDaemonAndKeepsItsServices) {
+  add_preset({.id = "emb", .vram_mib = 1500});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  const int pid = service("emb")["pid"].get<int>();
+  const int daemon = daemon_pid();
+  ASSERT_GT(daemon, 0);
+
+  add_preset({.id = "chat", .vram_mib = 2500});
+  auto r = gpumod({"service", "start", "chat"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the configuration changed since the daemon started; restarting the daemon"));
+  EXPECT_NE(daemon_pid(), daemon);
+  EXPECT_EQ(service("emb")["pid"], pid);
+  EXPECT_EQ(service("emb")["state"], "running");
+  EXPECT_EQ(service("chat")["state"], "running");
+  EXPECT_EQ(ledger_used_mib(), 4000);
+
+  // Unchanged files: no second restart.
+  const int second = daemon_pid();
+  r = gpumod({"service", "stop", "chat"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("restarting the daemon")));
+  EXPECT_EQ(daemon_pid(), second);
+}
+
+TEST_F(RuntimeDaemonTest, ABrokenEditIsReportedAndTheRunningDaemonKeepsItsConfiguration) {
+  add_preset({.id = "emb", .vram_mib = 1500});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  const int daemon = daemon_pid();
+  std::ofstream(root() / "presets" / "bad.yaml") << "id: bad\ndriver: [vllm\n";
+
+  auto r = gpumod({"service", "stop", "emb"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;  // config_invalid, with the file named
+  EXPECT_THAT(r.err, HasSubstr("bad.yaml"));
+  // Read-only commands still answer from the daemon, with a note; nothing was stopped.
+  r = gpumod({"status", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the configuration changed since the daemon started"));
+  EXPECT_EQ(daemon_pid(), daemon);
+  EXPECT_EQ(ledger_used_mib(), 1500);
+
+  // Fixed: the next command applies it.
+  fs::remove(root() / "presets" / "bad.yaml");
+  add_preset({.id = "chat", .vram_mib = 2500});
+  r = gpumod({"service", "stop", "emb"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(daemon_pid(), daemon);
+  EXPECT_EQ(ledger_used_mib(), 0);
+}
+
 TEST_F(RuntimeDaemonTest, HealthMonitorRestartsAServiceWhoseProcessWasKilled) {
   write_settings("health_interval_ms: 100\n");
   add_preset({.id = "emb", .vram_mib = 1200});

@@ -43,6 +43,15 @@ milliseconds Backoff::next() {
   return std::min(now, m_max);
 }
 
+void DriverContext::wait(milliseconds d) const {
+  if (d <= milliseconds(0)) return;
+  if (pause) {
+    pause(d);
+  } else {
+    std::this_thread::sleep_for(d);
+  }
+}
+
 std::string format_log_tail(const DriverContext& ctx, std::size_t n) {
   std::string out;
   for (const auto& line : ctx.tail(n)) out += "\n  log: " + line;
@@ -88,7 +97,7 @@ util::Status Readiness::wait(std::string_view what, DriverContext& ctx, millisec
       std::this_thread::sleep_until(deadline);
       return ctx.alive() ? timed_out() : exited();
     }
-    std::this_thread::sleep_for(pause);
+    ctx.wait(pause);
   }
 }
 

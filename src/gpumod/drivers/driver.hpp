@@ -67,7 +67,13 @@ struct DriverContext {
   // The last n lines of the service's log (errors, child-exit detection). May be empty.
   std::function<std::vector<std::string>(std::size_t n)> log_tail;
 
+  // Waits up to d, returning early when the service shows activity (its log grew), so that a
+  // readiness probe runs right after a server prints "listening" instead of at the next poll.
+  // Empty = a plain sleep.
+  std::function<void(std::chrono::milliseconds d)> pause;
+
   bool alive() const { return !process_alive || process_alive(); }
+  void wait(std::chrono::milliseconds d) const;
   std::vector<std::string> tail(std::size_t n) const {
     return log_tail ? log_tail(n) : std::vector<std::string>{};
   }
@@ -98,7 +104,8 @@ std::unique_ptr<Driver> make_driver(core::DriverKind kind);
 // Poll delays: starts at `initial`, grows by `factor` per step, capped at `max`. The cap is what
 // readiness costs on top of a server's own start (half of it on average): 20 ms keeps gpumod's
 // overhead near 10 ms (bench/runtime), and a GET /health every 20 ms to a loopback server that is
-// still loading costs it nothing measurable.
+// still loading costs it nothing measurable. Where the engine can watch the service's log
+// (DriverContext::pause), a pause also ends as soon as the server writes a line.
 class Backoff {
  public:
   explicit Backoff(std::chrono::milliseconds initial = std::chrono::milliseconds(5),

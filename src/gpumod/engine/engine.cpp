@@ -165,9 +165,14 @@ std::vector<std::string> Engine::Impl::log_tail(const std::string& key, std::siz
 
 drivers::DriverContext Engine::Impl::context(const Slot& s) {
   const std::string key = s.instance_key;
+  // Pauses between readiness probes end when the service writes to its log (servers print
+  // "listening" / "Application startup complete" as they become ready).
+  auto pause = [this, name = log_file(key).filename().string()](std::chrono::milliseconds d) {
+    (void)log_activity.wait(name, d);
+  };
   return drivers::DriverContext{
       http(*s.service), [this, key] { return instance_alive(key); },
-      [this, key](std::size_t n) { return log_tail(key, n); }};
+      [this, key](std::size_t n) { return log_tail(key, n); }, std::move(pause)};
 }
 
 util::Result<core::GpuSnapshot> Engine::Impl::snapshot() { return gpu.snapshot(settings.gpu_deadline); }
@@ -429,6 +434,8 @@ util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::mi
 util::Status Engine::Impl::check_port_free(const Slot& s) {
   if (!s.service->port) return {};
   const int port = *s.service->port;
+  // Nothing listening (the usual case) is known from /proc/net/tcp alone, without a /proc scan.
+  if (infra::process::listen_socket_inodes(port).empty()) return {};
   const auto ours = pids_of(s.instance_key);
   for (const int pid : infra::process::listening_pids_for_port(port)) {
     if (ours.contains(pid)) continue;
@@ -443,12 +450,18 @@ util::Status Engine::Impl::check_port_free(const Slot& s) {
 util::Status Engine::Impl::check_port_owner(const Slot& s) {
   if (!s.service->port) return {};
   const int port = *s.service->port;
-  const auto listeners = infra::process::listening_pids_for_port(port);
-  if (listeners.empty()) return {};  // not visible (another user's namespace): nothing to compare
+  const auto inodes = infra::process::listen_socket_inodes(port);
+  if (inodes.empty()) return {};  // not visible (another network namespace): nothing to compare
+  // The usual case first: the process gpumod started holds the socket itself (one /proc/<pid>/fd
+  // read, where a scan of every process cost ~10 ms on the 2-core box).
+  const auto root = identity_of(s.instance_key);
+  if (root && infra::process::holds_socket(root->pid, inodes)) return {};
   const auto ours = pids_of(s.instance_key);
-  for (const int pid : listeners) {
-    if (ours.contains(pid)) return {};
+  for (const int pid : ours) {
+    if (infra::process::holds_socket(pid, inodes)) return {};
   }
+  const auto listeners = infra::process::listening_pids_for_port(port);
+  if (listeners.empty()) return {};  // not visible (another user's process): nothing to compare
   return util::fail(ErrorCode::conflict, "port " + std::to_string(port) + " of " + s.service->id +
                                              " is answered by pid " + std::to_string(listeners.front()) +
                                              ", not by the process gpumod started (pid " +

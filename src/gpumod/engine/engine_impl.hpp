@@ -17,6 +17,7 @@
 #include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/identity.hpp"
+#include "gpumod/infra/process/log_activity.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 
@@ -60,6 +61,8 @@ struct Engine::Impl {
   std::map<core::DriverKind, std::unique_ptr<drivers::Driver>> drivers;
   std::mutex http_mutex;
   std::map<int, std::unique_ptr<infra::http::HttpClient>> http_by_port;
+  // Writes to the service logs: readiness pauses end when a server prints something.
+  infra::process::LogActivity log_activity{settings.log_dir};
 
   std::mutex state_mutex;
   std::map<std::string, Instance> instances;

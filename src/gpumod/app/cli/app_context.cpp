@@ -62,8 +62,8 @@ fs::path AppContext::bundled_example_dir() {
   return GPUMOD_SOURCE_EXAMPLE_DIR;
 }
 
-util::Result<const core::Config*> AppContext::config() {
-  if (m_config) return &*m_config;
+util::Result<fs::path> AppContext::config_root() {
+  if (m_config_root) return *m_config_root;
   auto choice = infra::config::resolve_config_root(options.config_dir, env, bundled_example_dir());
   if (!choice) return std::unexpected(choice.error());
   if (choice->bundled) {
@@ -71,11 +71,19 @@ util::Result<const core::Config*> AppContext::config() {
              "$XDG_CONFIG_HOME/gpumod); using the bundled example at "
           << choice->root.string() << "\n";
   }
-  auto loaded = infra::config::load_config_or_error(choice->root);
+  m_config_root_bundled = choice->bundled;
+  m_config_root = choice->root;
+  return *m_config_root;
+}
+
+util::Result<const core::Config*> AppContext::config() {
+  if (m_config) return &*m_config;
+  auto root = config_root();
+  if (!root) return std::unexpected(root.error());
+  auto loaded = infra::config::load_config_or_error(*root);
   if (!loaded) return std::unexpected(loaded.error());
   std::error_code ec;
-  loaded->bundled_example =
-      choice->bundled || fs::equivalent(choice->root, bundled_example_dir(), ec);
+  loaded->bundled_example = m_config_root_bundled || fs::equivalent(*root, bundled_example_dir(), ec);
   m_config = std::move(*loaded);
   return &*m_config;
 }

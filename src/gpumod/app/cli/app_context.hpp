@@ -40,6 +40,9 @@ class AppContext {
   // The validated configuration (resolved root, loaded once). Says on stderr when the bundled
   // example is used. Errors: config_invalid (all diagnostics), not_found.
   util::Result<const core::Config*> config();
+  // The configuration root only, resolved without reading the files (what a thin client needs);
+  // says on stderr when the bundled example is used. Errors: not_found.
+  util::Result<std::filesystem::path> config_root();
   // The state database, opened once, with the configuration synced into it (skipped when the
   // configuration files are unchanged since the last sync).
   util::Result<infra::state::StateStore*> state();
@@ -76,6 +79,8 @@ class AppContext {
   int m_exit_code = 0;
   std::function<void()> m_action;
   std::optional<core::Config> m_config;
+  std::optional<std::filesystem::path> m_config_root;
+  bool m_config_root_bundled = false;
   std::unique_ptr<infra::state::StateStore> m_state;
   std::optional<core::GpuSnapshot> m_gpu;
   std::string m_gpu_note;

@@ -7,6 +7,7 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/infra/config/root.hpp"
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/spawner.hpp"
@@ -81,67 +82,117 @@ bool daemon_running() {
   return r && r->status == 200;
 }
 
+namespace {
+
+// One ping. A daemon that was just killed can still accept a connection on its socket while its
+// last threads exit, then close it unanswered: such a failure (not "nobody listens") is tried
+// again briefly before it counts.
+util::Result<json> ping(DaemonClient& client) {
+  auto delay = std::chrono::milliseconds(10);
+  for (int attempt = 0;; ++attempt) {
+    auto r = client.get("/v1/ping", k_ping_timeout);
+    if (r || attempt == 4 || r.error().code == util::ErrorCode::unavailable ||
+        r.error().code == util::ErrorCode::timeout) {
+      return r;
+    }
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+}
+
+// Starts `gpumod daemon run` for the configuration in the background and waits for it to answer.
+util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs::path& root) {
+  std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
+  argv.insert(argv.end(), {"--config", root.string()});
+  if (ctx.options.simulate_gpu) argv.insert(argv.end(), {"--simulate-gpu", *ctx.options.simulate_gpu});
+  argv.insert(argv.end(), {"daemon", "run"});
+  infra::process::SpawnSpec spec;
+  spec.argv = argv;
+  spec.log_file = state_dir() / "daemon.log";
+  infra::process::LinuxProcessSpawner spawner;
+  auto id = spawner.spawn(spec);
+  if (!id) return util::fail(id.error().code, "starting the daemon: " + id.error().message);
+  ctx.err() << "gpumod: started the daemon in the background (pid " << id->pid << ", log "
+            << spec.log_file.string() << ")\n";
+  const auto deadline = std::chrono::steady_clock::now() + k_start_wait;
+  auto delay = std::chrono::milliseconds(2);
+  while (true) {
+    auto answer = client.get("/v1/ping", k_ping_timeout);
+    if (answer) return answer;
+    if (!spawner.alive(*id)) {
+      return util::fail(util::ErrorCode::unavailable, "the daemon exited at start; see " + spec.log_file.string());
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return util::fail(util::ErrorCode::timeout, "the daemon did not answer within 15 s; see " +
+                                                      spec.log_file.string());
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
 util::Result<DaemonClient> DaemonClient::connect_existing() {
   const auto socket = daemon_socket_path();
   DaemonClient client(infra::http::make_unix_client(socket));
-  auto ping = client.get("/v1/ping", k_ping_timeout);
-  if (!ping) {
+  auto answer = ping(client);
+  if (!answer) {
     return util::fail(util::ErrorCode::unavailable, "no gpumod daemon answers on " + socket.string() + ": " +
-                                                        ping.error().message);
+                                                        answer.error().message);
   }
   return client;
 }
 
 util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart) {
-  auto cfg = ctx.config();
-  if (!cfg) return std::unexpected(cfg.error());
+  // A thin client: the configuration files are read here only to start a daemon, or when they
+  // changed since the running daemon read them (their fingerprint is file names, sizes and
+  // times: a few stat calls, where parsing every YAML file cost more than the request itself).
+  auto root = ctx.config_root();
+  if (!root) return std::unexpected(root.error());
   const auto socket = daemon_socket_path();
-  DaemonClient client(infra::http::make_unix_client(socket));
-  auto ping = client.get("/v1/ping", k_ping_timeout);
-  if (!ping && ping.error().code == util::ErrorCode::unavailable && autostart) {
-    std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
-    argv.insert(argv.end(), {"--config", (*cfg)->root.string()});
-    if (ctx.options.simulate_gpu) argv.insert(argv.end(), {"--simulate-gpu", *ctx.options.simulate_gpu});
-    argv.insert(argv.end(), {"daemon", "run"});
-    infra::process::SpawnSpec spec;
-    spec.argv = argv;
-    spec.log_file = state_dir() / "daemon.log";
-    infra::process::LinuxProcessSpawner spawner;
-    auto id = spawner.spawn(spec);
-    if (!id) return util::fail(id.error().code, "starting the daemon: " + id.error().message);
-    ctx.err() << "gpumod: started the daemon in the background (pid " << id->pid << ", log "
-              << spec.log_file.string() << ")\n";
-    const auto deadline = std::chrono::steady_clock::now() + k_start_wait;
-    auto delay = std::chrono::milliseconds(2);
-    while (true) {
-      ping = client.get("/v1/ping", k_ping_timeout);
-      if (ping) break;
-      if (!spawner.alive(*id)) {
-        return util::fail(util::ErrorCode::unavailable,
-                          "the daemon exited at start; see " + spec.log_file.string());
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return util::fail(util::ErrorCode::timeout, "the daemon did not answer within 15 s; see " +
-                                                        spec.log_file.string());
-      }
-      std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(50));
+  auto client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
+  auto answer = ping(*client);
+  if (answer) {
+    const std::string served = answer->value("config_root", "");
+    std::error_code ec;
+    if (!served.empty() && fs::weakly_canonical(served, ec) != fs::weakly_canonical(*root, ec)) {
+      return util::fail(util::ErrorCode::conflict, "the running daemon serves the configuration at " + served +
+                                                       ", not " + root->string() +
+                                                       "; stop it first: gpumod daemon stop");
     }
-  }
-  if (!ping) {
-    if (ping.error().code == util::ErrorCode::unavailable) {
-      return util::fail(util::ErrorCode::unavailable, "no gpumod daemon runs (" + socket.string() +
-                                                          "); start one with 'gpumod daemon start'");
+    const std::string served_fingerprint = answer->value("config_fingerprint", "");
+    if (served_fingerprint.empty() || served_fingerprint == infra::config::config_fingerprint(*root)) {
+      return std::move(*client);
     }
-    return std::unexpected(ping.error());
+    // Edited since the daemon loaded it: a broken file is reported here (file:line) and the daemon
+    // keeps what it has; a valid one takes effect through a daemon restart, which re-adopts the
+    // running services (nothing is stopped).
+    if (!autostart) {  // read-only: answer from the running daemon, and say so
+      ctx.err() << "gpumod: note: the configuration changed since the daemon started; the next "
+                   "command that changes something checks it and restarts the daemon to apply it\n";
+      return std::move(*client);
+    }
+    auto cfg = ctx.config();
+    if (!cfg) return std::unexpected(cfg.error());
+    ctx.err() << "gpumod: the configuration changed since the daemon started; restarting the daemon to "
+                 "apply it (services keep running)\n";
+    if (auto st = stop_daemon(std::move(*client), false, k_start_wait); !st) return std::unexpected(st.error());
+    client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
+    answer = util::fail(util::ErrorCode::unavailable, "restarting");
   }
-  const std::string served = ping->value("config_root", "");
-  if (!served.empty() && fs::weakly_canonical(served) != fs::weakly_canonical((*cfg)->root)) {
-    return util::fail(util::ErrorCode::conflict, "the running daemon serves the configuration at " + served +
-                                                     ", not " + (*cfg)->root.string() +
-                                                     "; stop it first: gpumod daemon stop");
+  if (answer.error().code == util::ErrorCode::unavailable && autostart) {
+    auto cfg = ctx.config();  // a broken configuration is reported before a daemon is started
+    if (!cfg) return std::unexpected(cfg.error());
+    auto started = start_daemon(ctx, *client, *root);
+    if (!started) return std::unexpected(started.error());
+    return std::move(*client);
   }
-  return client;
+  if (answer.error().code == util::ErrorCode::unavailable) {
+    return util::fail(util::ErrorCode::unavailable, "no gpumod daemon runs (" + socket.string() +
+                                                        "); start one with 'gpumod daemon start'");
+  }
+  return std::unexpected(answer.error());
 }
 
 }  // namespace gpumod::app

@@ -50,12 +50,7 @@ void print(AppContext& ctx, const json& j, bool as_json, const std::function<std
 
 void service_op(AppContext& ctx, const std::string& op, const Flags& f) {
   if (auto st = util::validate_id(f.id, "service id"); !st) return ctx.fail(st.error());
-  auto cfg = ctx.config();
-  if (!cfg) return ctx.fail(cfg.error());
-  if (!(*cfg)->find_service(f.id)) {
-    const auto ids = (*cfg)->service_ids();
-    return ctx.fail({util::ErrorCode::not_found, "no service '" + f.id + "'" + util::did_you_mean(f.id, ids)});
-  }
+  // The daemon checks the id against its configuration (not_found with a suggestion).
   auto client = DaemonClient::connect(ctx, true);
   if (!client) return ctx.fail(client.error());
   json body = json::object();
@@ -109,12 +104,7 @@ void service_logs(AppContext& ctx, const Flags& f) {
 
 void mode_switch(AppContext& ctx, const Flags& f) {
   if (auto st = util::validate_id(f.id, "mode id"); !st) return ctx.fail(st.error());
-  auto cfg = ctx.config();
-  if (!cfg) return ctx.fail(cfg.error());
-  if (!(*cfg)->find_mode(f.id)) {
-    const auto ids = (*cfg)->mode_ids();
-    return ctx.fail({util::ErrorCode::not_found, "no mode '" + f.id + "'" + util::did_you_mean(f.id, ids)});
-  }
+  // The daemon checks the id against its configuration (not_found with a suggestion).
   auto client = DaemonClient::connect(ctx, true);
   if (!client) return ctx.fail(client.error());
   auto r = client->post("/v1/modes/" + f.id + "/switch", json{{"dry_run", f.dry_run}, {"no_rollback", f.no_rollback}},

@@ -26,18 +26,18 @@ struct Row {
 };
 
 void run_status(AppContext& ctx, bool as_json) {
-  auto cfg = ctx.config();
-  if (!cfg) return ctx.fail(cfg.error());
-  // A running daemon knows the live state: ask it.
-  if (daemon_running()) {
-    auto client = DaemonClient::connect(ctx, false);
-    if (!client) return ctx.fail(client.error());
+  // A running daemon knows the live state: ask it (without reading the configuration here).
+  auto client = DaemonClient::connect(ctx, false);
+  if (!client && client.error().code != util::ErrorCode::unavailable) return ctx.fail(client.error());
+  if (client) {
     auto st = client->get("/v1/status", std::chrono::milliseconds(30000));
     if (!st) return ctx.fail(st.error());
     (*st)["source"] = "daemon";
     ctx.out() << (as_json ? st->dump(2) + "\n" : render_status(*st));
     return;
   }
+  auto cfg = ctx.config();
+  if (!cfg) return ctx.fail(cfg.error());
   auto store = ctx.state();
   if (!store) return ctx.fail(store.error());
   auto gpu = ctx.gpu();

@@ -15,6 +15,7 @@
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/infra/config/root.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
@@ -105,11 +106,15 @@ struct Api {
   infra::state::StateStore& store;
   EventSignal& events;
   std::string config_root;
+  std::string config_fingerprint;  // of the files as they were when the daemon loaded them
   std::function<void(bool with_services)> shutdown;
 
   void install(httplib::Server& svr) {
     svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
-      reply(res, json{{"pid", ::getpid()}, {"version", GPUMOD_VERSION}, {"config_root", config_root}});
+      reply(res, json{{"pid", ::getpid()},
+                      {"version", GPUMOD_VERSION},
+                      {"config_root", config_root},
+                      {"config_fingerprint", config_fingerprint}});
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();
@@ -225,6 +230,10 @@ util::Status claim_socket(const fs::path& socket) {
 }  // namespace
 
 util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
+  // Taken before the files are read: an edit made while they load then shows as a change.
+  auto root = ctx.config_root();
+  if (!root) return std::unexpected(root.error());
+  const std::string fingerprint = infra::config::config_fingerprint(*root);
   auto cfg = ctx.config();
   if (!cfg) return std::unexpected(cfg.error());
   auto store = ctx.state();
@@ -304,7 +313,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
       if (tcp_server) tcp_server->stop();
     }).detach();
   };
-  Api api{engine, **store, events, (*cfg)->root.string(), shutdown};
+  Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown};
   // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
   // workers, and one waiting on a client's idle connection held the shutdown up that long.
   // (Not 0: the same wait applies to a new connection's first request.)

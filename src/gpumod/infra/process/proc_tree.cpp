@@ -2,6 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,33 +131,103 @@ util::Result<std::string> read_cmdline(int pid) {
   return text;
 }
 
-std::vector<int> listening_pids_for_port(int port) {
-  std::vector<int> out;
-  if (port <= 0 || port > 65535) return out;
-  std::set<unsigned long> inodes;
-  collect_listen_inodes("/proc/net/tcp", port, inodes);
-  collect_listen_inodes("/proc/net/tcp6", port, inodes);
-  if (inodes.empty()) return out;
-  std::set<std::string> targets;
-  for (auto ino : inodes) targets.insert(fmt::format("socket:[{}]", ino));
-  for (int pid : all_pids()) {
-    std::string fd_dir = fmt::format("/proc/{}/fd", pid);
-    DIR* d = ::opendir(fd_dir.c_str());
-    if (d == nullptr) continue;  // gone, or not ours to read
-    bool found = false;
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      char link[128];
-      std::string p = fd_dir + "/" + e->d_name;
-      ssize_t n = ::readlink(p.c_str(), link, sizeof link - 1);
-      if (n <= 0) continue;
-      if (targets.contains(std::string(link, static_cast<std::size_t>(n)))) {
-        found = true;
+namespace {
+
+// The LISTEN sockets of one address family through NETLINK_SOCK_DIAG. The kernel walks only its
+// listening hash for this request, where reading /proc/net/tcp walks every bucket of the
+// established hash (measured 10-25 ms per read on the 2-core build box). False when sock_diag is
+// unavailable (then the caller reads /proc/net/tcp).
+bool diag_listen_inodes(int family, int port, std::set<unsigned long>& inodes) {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return false;
+  const timeval deadline{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &deadline, sizeof deadline);
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } msg{};
+  msg.header.nlmsg_len = sizeof msg;
+  msg.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.request.sdiag_family = static_cast<std::uint8_t>(family);
+  msg.request.sdiag_protocol = IPPROTO_TCP;
+  msg.request.idiag_states = 1U << 10;  // TCP_LISTEN
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    ::close(fd);
+    return false;
+  }
+  alignas(nlmsghdr) char buf[16384];
+  bool ok = false;
+  for (bool done = false; !done;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        ok = done = true;
         break;
       }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        done = true;
+        break;
+      }
+      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (ntohs(m->id.idiag_sport) == port && m->idiag_inode != 0) inodes.insert(m->idiag_inode);
     }
-    ::closedir(d);
-    if (found) out.push_back(pid);
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::set<unsigned long> listen_socket_inodes(int port) {
+  std::set<unsigned long> inodes;
+  if (port <= 0 || port > 65535) return inodes;
+  if (diag_listen_inodes(AF_INET, port, inodes) && diag_listen_inodes(AF_INET6, port, inodes)) return inodes;
+  inodes.clear();
+  collect_listen_inodes("/proc/net/tcp", port, inodes);
+  collect_listen_inodes("/proc/net/tcp6", port, inodes);
+  return inodes;
+}
+
+bool holds_socket(int pid, const std::set<unsigned long>& inodes) {
+  if (pid <= 0 || inodes.empty()) return false;
+  const std::string fd_dir = fmt::format("/proc/{}/fd", pid);
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr) return false;  // gone, or not ours to read
+  bool found = false;
+  constexpr std::string_view k_prefix = "socket:[";
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char link[128];
+    const std::string p = fd_dir + "/" + e->d_name;
+    const ssize_t n = ::readlink(p.c_str(), link, sizeof link - 1);
+    if (n < 0 && errno == EACCES) break;  // another user's process: none of its fds is readable
+    if (n <= 0) continue;
+    const std::string_view target(link, static_cast<std::size_t>(n));
+    if (!target.starts_with(k_prefix) || target.back() != ']') continue;
+    unsigned long ino = 0;
+    const auto digits = target.substr(k_prefix.size(), target.size() - k_prefix.size() - 1);
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), ino).ec != std::errc{}) continue;
+    if (inodes.contains(ino)) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+std::vector<int> listening_pids_for_port(int port) {
+  std::vector<int> out;
+  const auto inodes = listen_socket_inodes(port);
+  if (inodes.empty()) return out;
+  for (int pid : all_pids()) {
+    if (holds_socket(pid, inodes)) out.push_back(pid);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,14 @@ util::Result<std::string> read_cmdline(int pid);
 // The pids whose open sockets include a TCP (v4 or v6) socket in LISTEN state on the port, in
 // ascending order (several when a socket is shared by forked workers).
 std::vector<int> listening_pids_for_port(int port);
+
+// The inodes of the TCP (v4 or v6) sockets in LISTEN state on the port, from /proc/net/tcp{,6}
+// (no per-process scan): empty when nothing listens there.
+std::set<unsigned long> listen_socket_inodes(int port);
+
+// True when the process has one of these sockets open (reads only /proc/<pid>/fd; false when
+// that cannot be read). Checking a known pid this way costs one directory instead of all of them.
+bool holds_socket(int pid, const std::set<unsigned long>& inodes);
 
 // The lowest such pid (normally the parent of forked workers), if any.
 std::optional<int> listening_pid_for_port(int port);

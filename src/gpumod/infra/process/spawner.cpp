@@ -105,6 +105,28 @@ struct ChildFailure {
   child_fail(errpipe_w, ChildStage::exec);
 }
 
+struct ChildArgs {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;
+  int log_fd;
+  int errpipe_w;
+};
+
+// vfork + exec_child with every signal blocked around the vfork (no handler of ours may run in
+// the child while it shares our memory). Returns the pid, or -1 with fork_errno set.
+__attribute__((noinline)) pid_t vfork_exec(const ChildArgs& a, int& fork_errno) {
+  sigset_t all, saved;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  const pid_t pid = ::vfork();
+  if (pid == 0) exec_child(a.path, a.argv, a.envp, a.cwd, a.log_fd, a.errpipe_w);
+  fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  return pid;
+}
+
 std::string_view signal_name(int sig) {
   switch (sig) {
     case SIGTERM: return "SIGTERM";
@@ -204,13 +226,16 @@ util::Result<ProcessIdentity> LinuxProcessSpawner::spawn(const SpawnSpec& spec) 
 
   // Hold the lock across fork + record so a concurrent wait cannot see the pid unrecorded.
   std::unique_lock lock(m_mutex);
-  pid_t pid = ::fork();
+  // vfork, as posix_spawn does: the child borrows our memory until it execs, so nothing is copied
+  // (a fork of the daemon copied its page tables and then took copy-on-write faults in every
+  // thread: milliseconds per start). The child only makes async-signal-safe calls on values
+  // prepared above, and every signal stays blocked until it has reset the handlers.
+  const ChildArgs child{resolved.c_str(), c_argv.data(), c_env.data(), cwd.empty() ? nullptr : cwd.c_str(),
+                        log_fd.get(), err_w.get()};
+  int fork_errno = 0;
+  const pid_t pid = vfork_exec(child, fork_errno);
   if (pid < 0) {
-    return util::fail(util::ErrorCode::failed, fmt::format("spawn {}: fork: {}", program, std::strerror(errno)));
-  }
-  if (pid == 0) {
-    exec_child(resolved.c_str(), c_argv.data(), c_env.data(), cwd.empty() ? nullptr : cwd.c_str(), log_fd.get(),
-               err_w.get());
+    return util::fail(util::ErrorCode::failed, fmt::format("spawn {}: vfork: {}", program, std::strerror(fork_errno)));
   }
   err_w.reset();
   log_fd.reset();

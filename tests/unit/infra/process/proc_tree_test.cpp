@@ -97,9 +97,40 @@ TEST(ProcTreeTest, ListeningPidForPort) {
   EXPECT_EQ(listening_pid_for_port(bound_port), std::nullopt);
   EXPECT_EQ(listening_pid_for_port(0), std::nullopt);
 
+  // The socket inode is found from the port alone, and in this process's fds only.
+  const auto inodes = listen_socket_inodes(port);
+  ASSERT_EQ(inodes.size(), 1U);
+  EXPECT_TRUE(holds_socket(::getpid(), inodes));
+  EXPECT_FALSE(holds_socket(::getpid(), {}));
+  EXPECT_FALSE(holds_socket(0x7ffffff0, inodes));
+  EXPECT_TRUE(listen_socket_inodes(bound_port).empty());
+  EXPECT_TRUE(listen_socket_inodes(70000).empty());
+
   ::close(listener);
   ::close(bound);
   EXPECT_EQ(listening_pid_for_port(port), std::nullopt);
+  EXPECT_TRUE(listen_socket_inodes(port).empty());
+}
+
+TEST(ProcTreeTest, ListeningOnIpv6IsSeen) {
+  int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0) GTEST_SKIP() << "no IPv6 sockets here";
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(listener);
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin6_port);
+  const auto inodes = listen_socket_inodes(port);
+  EXPECT_EQ(inodes.size(), 1U);
+  EXPECT_TRUE(holds_socket(::getpid(), inodes));
+  EXPECT_EQ(listening_pids_for_port(port), std::vector<int>{::getpid()});
+  ::close(listener);
 }
 
 }  // namespace
