@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* k_repo = "unsloth/Nemotron-3-Nano-30B-A3B-GGUF";
+constexpr const char* k_st_repo = "meta-llama/Llama-3.1-8B-Instruct";
 
 class HfCli : public ::testing::Test {
  protected:
@@ -23,15 +24,18 @@ class HfCli : public ::testing::Test {
     char tmpl[] = "/tmp/gpumod-hfcli-XXXXXX";
     s_dir = new fs::path(::mkdtemp(tmpl));
     s_repo = new test_support::FakeHubRepo(test_support::nemotron_repo(*s_dir / "nemotron"));
+    s_st = new test_support::FakeHubRepo(test_support::llama_safetensors_repo(*s_dir / "llama"));
   }
   static void TearDownTestSuite() {
     std::error_code ec;
     fs::remove_all(*s_dir, ec);
     delete s_repo;
+    delete s_st;
     delete s_dir;
   }
   void SetUp() override {
     hub.add_repo(*s_repo);
+    hub.add_repo(*s_st);
     runner.env()["HF_ENDPOINT"] = hub.endpoint();
     runner.env()["HF_TOKEN"] = "";
     runner.env()["HF_HUB_OFFLINE"] = "";
@@ -39,11 +43,13 @@ class HfCli : public ::testing::Test {
   }
   static fs::path* s_dir;
   static test_support::FakeHubRepo* s_repo;
+  static test_support::FakeHubRepo* s_st;
   test_support::FakeHub hub;
   testing::GpumodRunner runner;
 };
 fs::path* HfCli::s_dir = nullptr;
 test_support::FakeHubRepo* HfCli::s_repo = nullptr;
+test_support::FakeHubRepo* HfCli::s_st = nullptr;
 
 TEST_F(HfCli, QuantsTableFitsNextToMode) {
   const auto cfg = testing::example_config_dir().string();
@@ -131,6 +137,79 @@ TEST_F(HfCli, RegisterFromTheHubStoresTheRemoteHeader) {
   // Without --quant it is a usage error; a traversal repo id is refused before any request.
   EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", k_repo}).exit_code, 2);
   EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", "../x", "--quant", "Q4_K_M"}).exit_code, 2);
+}
+
+TEST_F(HfCli, QuantsOnASafetensorsRepoShowsOneVllmRow) {
+  auto r = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("A vLLM model (safetensors"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("8.03 B parameters, BF16, 2 files"), std::string::npos) << r.out;
+  // The row: dtype, params, size, VRAM, fits, max context, first shard (+1 part).
+  EXPECT_NE(r.out.find("BF16"), std::string::npos);
+  EXPECT_NE(r.out.find("16.1 GB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model-00001-of-00002.safetensors (+1 parts)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("weights 15,317 + KV 1,024 (128 KiB/token, auto)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("gpu-memory-utilization"), std::string::npos) << r.out;
+  // Offline, from the cache: the same row and no request.
+  hub.reset_counters();
+  runner.env()["HF_HUB_OFFLINE"] = "1";
+  auto offline = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192"});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(offline.out, r.out);
+  EXPECT_EQ(hub.requests(), 0u);
+  runner.env()["HF_HUB_OFFLINE"] = "";
+
+  auto j = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192", "--kv-cache-dtype", "fp8", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto doc = json::parse(j.out);
+  EXPECT_EQ(doc["format"], "safetensors");
+  ASSERT_EQ(doc["quants"].size(), 1u);
+  const auto& row = doc["quants"][0];
+  EXPECT_EQ(row["params"].get<std::uint64_t>(), 8'030'261'248ULL);
+  EXPECT_EQ(row["weights_mib"].get<int>(), 15317);
+  EXPECT_EQ(row["kv_mib"].get<int>(), 512);  // fp8: 64 KiB per token
+  EXPECT_EQ(row["parts"].get<int>(), 2);
+  EXPECT_TRUE(row["fits"].get<bool>());
+  // The total is the sum of its (each rounded up) parts.
+  EXPECT_NEAR(row["vram_mib"].get<double>(), row["weights_mib"].get<double>() + 512 + row["activation_mib"].get<double>() +
+                                                 row["cuda_graph_mib"].get<double>() + row["overhead_mib"].get<double>(),
+              4.0);
+  const double util = row["min_gpu_memory_utilization"].get<double>();
+  EXPECT_NEAR(util, row["vram_mib"].get<double>() / 24564.0, 1e-3);
+  EXPECT_EQ(doc["shape"]["n_head_kv"], 8);
+  // A budget smaller than the weights: does not fit, no context fits.
+  auto small = runner.run({"model", "quants", k_st_repo, "--vram", "12000", "--json"});
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  const auto s = json::parse(small.out)["quants"][0];
+  EXPECT_FALSE(s["fits"].get<bool>());
+  EXPECT_TRUE(s["max_context"].is_null());
+}
+
+TEST_F(HfCli, RegisterASafetensorsRepoWithoutQuant) {
+  auto r = runner.run({"model", "register", "--source", "huggingface", k_st_repo, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["id"], "Llama-3-1-8B-Instruct");
+  EXPECT_EQ(j["source"], "huggingface");
+  EXPECT_EQ(j["architecture"], "LlamaForCausalLM");
+  EXPECT_EQ(j["quant"], "BF16");
+  EXPECT_EQ(j["location"], std::string("hf://") + k_st_repo + "@5206a32e0bd3067aef1ce90f5528ade7d866253f");
+  EXPECT_NEAR(j["parameters_b"].get<double>(), 8.030, 0.001);
+  EXPECT_NEAR(j["kv_per_1k_mib"].get<double>(), 128.0, 1e-9);
+  EXPECT_EQ(j["summary"]["format"], "safetensors");
+  EXPECT_EQ(j["summary"]["n_layer"], 32);
+  EXPECT_EQ(j["summary"]["n_head_kv"], 8);
+  EXPECT_EQ(j["summary"]["weight_bytes"].get<std::uint64_t>(), 16'060'522'496ULL);
+  // The registered figure drives `model estimate`: base at 4,096 + 128 MiB per 1k tokens.
+  const auto base = j["base_vram_mib"].get<std::int64_t>();
+  auto e = runner.run({"model", "estimate", "Llama-3-1-8B-Instruct", "--ctx", "8192", "--json"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const auto ej = json::parse(e.out);
+  EXPECT_NEAR(ej["estimate"]["gpu"]["total_mib"].get<double>(), static_cast<double>(base) + 512.0, 1.0) << e.out;
+  EXPECT_NE(ej.dump().find("vLLM model (safetensors"), std::string::npos) << e.out;
+  // A GGUF repo still needs --quant (usage error).
+  EXPECT_EQ(runner.run({"model", "register", "--source", "huggingface", k_repo}).exit_code, 2);
 }
 
 }  // namespace

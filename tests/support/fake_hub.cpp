@@ -472,3 +472,153 @@ FakeHubRepo nemotron_repo(const fs::path& dir) {
 }
 
 }  // namespace gpumod::test_support
+
+namespace gpumod::test_support {
+
+namespace {
+
+std::uint64_t dtype_bytes(const std::string& dtype) {
+  if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+  if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+  if (dtype == "BF16" || dtype == "F16" || dtype == "I16" || dtype == "U16") return 2;
+  return 1;
+}
+
+std::string write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+  return text;
+}
+
+}  // namespace
+
+std::string safetensors_header_bytes(const std::vector<SafetensorsTensorSpec>& tensors,
+                                     const std::map<std::string, std::string>& metadata, std::uint64_t* data_bytes) {
+  json h = json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  std::uint64_t at = 0;
+  for (const auto& t : tensors) {
+    std::uint64_t n = 1;
+    for (auto d : t.shape) n *= d;
+    const std::uint64_t bytes = n * dtype_bytes(t.dtype);
+    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {at, at + bytes}}};
+    at += bytes;
+  }
+  std::string text = h.dump();
+  while (text.size() % 8 != 0) text += ' ';
+  std::string out(8, '\0');
+  std::uint64_t len = text.size();
+  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFF);
+  if (data_bytes != nullptr) *data_bytes = at;
+  return out + text;
+}
+
+std::uint64_t write_safetensors(const fs::path& path, const std::vector<SafetensorsTensorSpec>& tensors,
+                                const std::map<std::string, std::string>& metadata) {
+  std::uint64_t data = 0;
+  const std::string head = safetensors_header_bytes(tensors, metadata, &data);
+  write_text(path, head);
+  fs::resize_file(path, head.size() + data);
+  return head.size() + data;
+}
+
+std::vector<SafetensorsTensorSpec> llama3_8b_tensors() {
+  constexpr std::uint64_t h = 4096, kv = 1024, ff = 14336, vocab = 128256;
+  std::vector<SafetensorsTensorSpec> t{{"model.embed_tokens.weight", "BF16", {vocab, h}}};
+  for (int i = 0; i < 32; ++i) {
+    const std::string b = "model.layers." + std::to_string(i) + ".";
+    t.push_back({b + "self_attn.q_proj.weight", "BF16", {h, h}});
+    t.push_back({b + "self_attn.k_proj.weight", "BF16", {kv, h}});
+    t.push_back({b + "self_attn.v_proj.weight", "BF16", {kv, h}});
+    t.push_back({b + "self_attn.o_proj.weight", "BF16", {h, h}});
+    t.push_back({b + "mlp.gate_proj.weight", "BF16", {ff, h}});
+    t.push_back({b + "mlp.up_proj.weight", "BF16", {ff, h}});
+    t.push_back({b + "mlp.down_proj.weight", "BF16", {h, ff}});
+    t.push_back({b + "input_layernorm.weight", "BF16", {h}});
+    t.push_back({b + "post_attention_layernorm.weight", "BF16", {h}});
+  }
+  t.push_back({"model.norm.weight", "BF16", {h}});
+  t.push_back({"lm_head.weight", "BF16", {vocab, h}});
+  return t;
+}
+
+FakeHubRepo llama_safetensors_repo(const fs::path& dir) {
+  FakeHubRepo r;
+  r.id = "meta-llama/Llama-3.1-8B-Instruct";
+  r.sha = "5206a32e0bd3067aef1ce90f5528ade7d866253f";
+  r.tags = {"transformers", "safetensors", "llama", "text-generation"};
+  r.downloads = 5'000'000;
+  const auto all = llama3_8b_tensors();
+  // Shard 1: embeddings and layers 0-15; shard 2: the rest.
+  const auto split = static_cast<std::ptrdiff_t>(1 + 16 * 9);
+  const std::vector<SafetensorsTensorSpec> a(all.begin(), all.begin() + split), b(all.begin() + split, all.end());
+  const std::string s1 = "model-00001-of-00002.safetensors", s2 = "model-00002-of-00002.safetensors";
+  write_safetensors(dir / s1, a);
+  write_safetensors(dir / s2, b);
+  json index{{"metadata", {{"total_size", 16'060'522'496ULL}}}, {"weight_map", json::object()}};
+  for (const auto& t : a) index["weight_map"][t.name] = s1;
+  for (const auto& t : b) index["weight_map"][t.name] = s2;
+  const json config{{"architectures", {"LlamaForCausalLM"}}, {"attention_bias", false}, {"bos_token_id", 128000},
+                    {"eos_token_id", {128001, 128008, 128009}}, {"hidden_act", "silu"}, {"hidden_size", 4096},
+                    {"intermediate_size", 14336}, {"max_position_embeddings", 131072}, {"model_type", "llama"},
+                    {"num_attention_heads", 32}, {"num_hidden_layers", 32}, {"num_key_value_heads", 8},
+                    {"rms_norm_eps", 1e-05}, {"rope_theta", 500000.0},
+                    {"rope_scaling", {{"factor", 8.0}, {"rope_type", "llama3"}}}, {"tie_word_embeddings", false},
+                    {"torch_dtype", "bfloat16"}, {"vocab_size", 128256}};
+  r.files.push_back({"config.json", {}, config.dump(2), "", false});
+  r.files.push_back({"generation_config.json", {}, R"({"do_sample": true, "temperature": 0.6})", "", false});
+  r.files.push_back({"model.safetensors.index.json", {}, index.dump(2), "", false});
+  r.files.push_back({s1, dir / s1, "", "", true});
+  r.files.push_back({s2, dir / s2, "", "", true});
+  r.files.push_back({"original/consolidated.00.pth", {}, std::string(1024, 'p'), "", true});
+  r.files.push_back({"README.md", {}, "# Llama 3.1\n", "", false});
+  return r;
+}
+
+FakeHubRepo hybrid_safetensors_repo(const fs::path& dir) {
+  FakeHubRepo r;
+  r.id = "acme/Hybrid-Next-ST";
+  r.sha = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  r.tags = {"transformers", "safetensors", "text-generation"};
+  constexpr std::uint64_t h = 1024, ff = 2816, vocab = 32000;
+  std::vector<SafetensorsTensorSpec> t{{"model.embed_tokens.weight", "BF16", {vocab, h}}};
+  json layer_types = json::array();
+  for (int i = 0; i < 8; ++i) {
+    const bool full = (i + 1) % 4 == 0;
+    layer_types.push_back(full ? "full_attention" : "linear_attention");
+    const std::string b = "model.layers." + std::to_string(i) + ".";
+    if (full) {
+      t.push_back({b + "self_attn.q_proj.weight", "BF16", {8 * 128, h}});
+      t.push_back({b + "self_attn.k_proj.weight", "BF16", {2 * 128, h}});
+      t.push_back({b + "self_attn.v_proj.weight", "BF16", {2 * 128, h}});
+      t.push_back({b + "self_attn.o_proj.weight", "BF16", {h, 8 * 128}});
+    } else {
+      t.push_back({b + "linear_attn.in_proj_qkvz.weight", "BF16", {3072, h}});
+      t.push_back({b + "linear_attn.in_proj_ba.weight", "BF16", {32, h}});
+      t.push_back({b + "linear_attn.conv1d.weight", "BF16", {2048, 1, 4}});
+      t.push_back({b + "linear_attn.A_log", "F32", {16}});
+      t.push_back({b + "linear_attn.dt_bias", "F32", {16}});
+      t.push_back({b + "linear_attn.norm.weight", "F32", {64}});
+      t.push_back({b + "linear_attn.out_proj.weight", "BF16", {h, 1024}});
+    }
+    t.push_back({b + "mlp.gate_proj.weight", "BF16", {ff, h}});
+    t.push_back({b + "mlp.up_proj.weight", "BF16", {ff, h}});
+    t.push_back({b + "mlp.down_proj.weight", "BF16", {h, ff}});
+    t.push_back({b + "input_layernorm.weight", "F32", {h}});
+    t.push_back({b + "post_attention_layernorm.weight", "F32", {h}});
+  }
+  t.push_back({"model.norm.weight", "F32", {h}});
+  t.push_back({"lm_head.weight", "BF16", {vocab, h}});
+  write_safetensors(dir / "model.safetensors", t);
+  const json config{{"architectures", {"Qwen3NextForCausalLM"}}, {"model_type", "qwen3_next"}, {"hidden_size", h},
+                    {"intermediate_size", ff}, {"num_hidden_layers", 8}, {"num_attention_heads", 8},
+                    {"num_key_value_heads", 2}, {"head_dim", 128}, {"vocab_size", vocab},
+                    {"max_position_embeddings", 262144}, {"layer_types", layer_types},
+                    {"linear_num_key_heads", 8}, {"linear_num_value_heads", 16}, {"linear_key_head_dim", 64},
+                    {"linear_value_head_dim", 64}, {"linear_conv_kernel_dim", 4}, {"torch_dtype", "bfloat16"}};
+  r.files.push_back({"config.json", {}, config.dump(2), "", false});
+  r.files.push_back({"model.safetensors", dir / "model.safetensors", "", "", true});
+  return r;
+}
+
+}  // namespace gpumod::test_support

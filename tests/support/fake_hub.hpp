@@ -100,4 +100,31 @@ FakeHubRepo nemotron_repo(const std::filesystem::path& dir);
 
 std::string sha256_of_file(const std::filesystem::path& path);
 
+// Safetensors files with real headers (tensors laid out in the given order, contiguous) and
+// a sparse body of the right size (the data bytes are zeros).
+struct SafetensorsTensorSpec {
+  std::string name;
+  std::string dtype;                   // "BF16", "F32" ...
+  std::vector<std::uint64_t> shape;
+};
+// The first bytes of such a file: the 8-byte little-endian length and the JSON header (padded
+// with spaces to a multiple of 8, as the safetensors library writes it). `data_bytes` gets the
+// size of the data that follows.
+std::string safetensors_header_bytes(const std::vector<SafetensorsTensorSpec>& tensors,
+                                     const std::map<std::string, std::string>& metadata,
+                                     std::uint64_t* data_bytes = nullptr);
+// Writes the header and extends the file (sparsely) to header + data. Returns its size.
+std::uint64_t write_safetensors(const std::filesystem::path& path, const std::vector<SafetensorsTensorSpec>& tensors,
+                                const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+// The tensors of Llama-3.1-8B (32 layers, hidden 4,096, 32 heads, 8 KV heads, FFN 14,336,
+// vocab 128,256, untied output): 8,030,261,248 parameters, all BF16.
+std::vector<SafetensorsTensorSpec> llama3_8b_tensors();
+// "meta-llama/Llama-3.1-8B-Instruct" as a safetensors repo: config.json, generation_config.json,
+// 2 BF16 shards (16.06 GB in all) and model.safetensors.index.json naming them.
+FakeHubRepo llama_safetensors_repo(const std::filesystem::path& dir);
+// "acme/Hybrid-Next-ST": a hybrid (Qwen3-Next-like) model in one model.safetensors: 8 layers
+// whose layer_types are 3 linear_attention + 1 full_attention twice, BF16 weights + F32 norms.
+FakeHubRepo hybrid_safetensors_repo(const std::filesystem::path& dir);
+
 }  // namespace gpumod::test_support

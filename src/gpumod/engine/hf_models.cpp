@@ -13,6 +13,9 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "gpumod/engine/model_registry.hpp"
 #include "gpumod/infra/gguf/model_info.hpp"
 #include "gpumod/infra/hf/sha256.hpp"
 #include "gpumod/infra/hf/validate.hpp"
@@ -107,13 +110,138 @@ util::Result<HfGgufModel> fetch_hf_model(hf::HubClient& hub, std::string_view re
   return m;
 }
 
+namespace {
+
+bool has_safetensors(const std::vector<hf::RepoFile>& files) {
+  const auto l = hf::list_safetensors_files(files);
+  return !l.shards.empty() || !l.index.empty();
+}
+
+std::string safetensors_label(const hf::RemoteSafetensors& r) {
+  std::string label = r.weights.main_dtype();
+  if (!r.config.quant_method.empty()) label += " " + r.config.quant_method;
+  return label;
+}
+
+// One row for a safetensors repo: its weights and the vLLM estimate at the context.
+util::Result<QuantTable> safetensors_table(hf::HubClient& hub, const hf::RepoInfo& info, std::string_view repo,
+                                           const QuantTableOptions& options) {
+  auto remote = hf::read_remote_safetensors(hub, repo, info.sha, info.files, options.parallel);
+  if (!remote) return std::unexpected(remote.error());
+  QuantTable t;
+  t.repo = info.id;
+  t.commit = info.sha;
+  t.budget_mib = options.budget_mib;
+  t.format = "safetensors";
+  t.config = remote->config;
+  t.notes = remote->notes;
+  QuantRow row;
+  row.format = "safetensors";
+  row.label = safetensors_label(*remote);
+  row.file = remote->headers.empty() ? std::string() : remote->headers.front().file;
+  row.file_bytes = remote->file_bytes;
+  row.parts = static_cast<std::uint32_t>(remote->headers.size());
+  row.params = remote->weights.total_params;
+  row.dtypes = remote->weights.dtype_mix();
+  core::VllmEstimateOptions o = options.vllm;
+  o.context_size = options.estimate.context_size;
+  row.vllm = core::estimate_vllm(remote->config, remote->weights, o);
+  if (options.budget_mib) {
+    row.fits = row.vllm->total_mib <= *options.budget_mib;
+    row.max_context = core::fit_vllm_context(remote->config, remote->weights, o, *options.budget_mib);
+    if (row.fits) t.best = 0;
+  }
+  t.rows.push_back(std::move(row));
+  return t;
+}
+
+}  // namespace
+
+util::Result<HfSafetensorsModel> fetch_hf_safetensors(hf::HubClient& hub, std::string_view repo,
+                                                      std::string_view revision_in) {
+  const std::string revision = revision_in.empty() ? "main" : std::string(revision_in);
+  auto info = hf::fetch_repo_info(hub, repo, revision);
+  if (!info) return std::unexpected(info.error());
+  if (info->sha.empty()) {
+    return util::fail(util::ErrorCode::corrupt, "model info of " + std::string(repo) + " names no commit");
+  }
+  if (!has_safetensors(info->files)) {
+    if (!hf::list_gguf_files(info->files).quants.empty()) {
+      return util::fail(util::ErrorCode::invalid_argument,
+                        std::string(repo) + " is a GGUF repo; choose a quant with --quant (see: gpumod model quants " +
+                            std::string(repo) + ")");
+    }
+    return util::fail(util::ErrorCode::not_found, std::string(repo) + " has no safetensors or GGUF model files");
+  }
+  auto remote = hf::read_remote_safetensors(hub, repo, info->sha, info->files);
+  if (!remote) return std::unexpected(remote.error());
+  HfSafetensorsModel m;
+  m.repo = info->id.empty() ? std::string(repo) : info->id;
+  m.revision = revision;
+  m.commit = info->sha;
+  m.remote = std::move(*remote);
+  m.location = "hf://" + m.repo + "@" + m.commit;
+  return m;
+}
+
+infra::state::ModelRecord record_from_safetensors(const HfSafetensorsModel& model) {
+  const auto& c = model.remote.config;
+  const auto& w = model.remote.weights;
+  infra::state::ModelRecord r;
+  r.source = "huggingface";
+  r.location = model.location;
+  r.architecture = c.architecture.empty() ? c.model_type : c.architecture;
+  r.quant = safetensors_label(model.remote);
+  r.file_bytes = static_cast<std::int64_t>(model.remote.file_bytes);
+  r.parameters_b = static_cast<double>(w.total_params) / 1e9;
+  core::VllmEstimateOptions o;
+  o.context_size = k_registry_base_context;
+  if (c.max_position_embeddings > 0) o.context_size = std::min(o.context_size, c.max_position_embeddings);
+  const auto base = core::estimate_vllm(c, w, o);
+  r.base_vram_mib = static_cast<std::int64_t>(std::ceil(base.total_mib));
+  r.kv_per_1k_mib = static_cast<double>(base.kv_bytes_per_token) * 1024.0 / k_mib;
+  nlohmann::json by = nlohmann::json::object();
+  for (const auto& [d, t] : w.by_dtype) by[d] = {{"params", t.params}, {"bytes", t.bytes}};
+  std::uint32_t swa_layers = 0;
+  for (auto k : c.layers) swa_layers += k == core::LayerAttention::sliding ? 1 : 0;
+  nlohmann::json j{{"format", "safetensors"},
+                   {"runtime", "vllm"},
+                   {"commit", model.commit},
+                   {"model_type", c.model_type},
+                   {"n_layer", c.n_layer},
+                   {"n_embd", c.hidden_size},
+                   {"n_head", c.n_head},
+                   {"n_head_kv", c.n_kv_head},
+                   {"head_dim", c.head_dim},
+                   {"n_ctx_train", c.max_position_embeddings},
+                   {"n_swa", c.sliding_window},
+                   {"n_swa_layers", swa_layers},
+                   {"n_kv_layers", c.n_kv_layers()},
+                   {"n_recurrent_layers", c.n_recurrent_layers()},
+                   {"n_expert", c.n_experts},
+                   {"n_expert_used", c.n_experts_per_tok},
+                   {"mla", c.mla},
+                   {"torch_dtype", c.torch_dtype},
+                   {"quant_method", c.quant_method},
+                   {"n_params", w.total_params},
+                   {"weight_bytes", w.total_bytes},
+                   {"shards", model.remote.headers.size()},
+                   {"weights_by_dtype", by},
+                   {"kv_bytes_per_token", base.kv_bytes_per_token}};
+  r.metadata_json = j.dump();
+  r.notes = "vLLM model (safetensors); base VRAM = weights + KV at " + std::to_string(base.context_size) +
+            " tokens + activations, CUDA graphs and context; vLLM itself takes gpu_memory_utilization of the GPU";
+  return r;
+}
+
 util::Result<QuantTable> quant_table(hf::HubClient& hub, std::string_view repo, std::string_view revision,
                                      const QuantTableOptions& options) {
   auto info = hf::fetch_repo_info(hub, repo, revision.empty() ? "main" : revision);
   if (!info) return std::unexpected(info.error());
   const auto listing = hf::list_gguf_files(info->files);
   if (listing.quants.empty()) {
-    return util::fail(util::ErrorCode::not_found, std::string(repo) + " has no GGUF model files");
+    if (has_safetensors(info->files)) return safetensors_table(hub, *info, repo, options);
+    return util::fail(util::ErrorCode::not_found, std::string(repo) + " has no GGUF or safetensors model files");
   }
   QuantTable t;
   t.repo = info->id;

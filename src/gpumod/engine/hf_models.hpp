@@ -4,7 +4,11 @@
 //     1% of the file), ready for the model registry (engine::record_from_gguf on the models
 //     branch: pass `file`, `quant.name` and `location`).
 //   - quant_table: every quant of a GGUF repo with its size and the estimator's VRAM at a
-//     context, headers read in parallel (bounded pool), and whether it fits a budget.
+//     context, headers read in parallel (bounded pool), and whether it fits a budget; for a
+//     safetensors repo (a vLLM model, no GGUF files) one row: its weights, exact from the
+//     safetensors headers, and core::estimate_vllm at the context.
+//   - fetch_hf_safetensors / record_from_safetensors: a safetensors repo's headers and
+//     config.json, and the registry record for it (source huggingface, format safetensors).
 //   - budget_for_mode: GPU total minus the services of a mode (W26: not what is free now).
 //   - discover: search GGUF repos, list their files concurrently (bounded pool), and pick the
 //     best-quality quant (not the smallest, W26) whose size fits the budget.
@@ -25,11 +29,14 @@
 
 #include "gpumod/core/config.hpp"
 #include "gpumod/core/model_shape.hpp"
+#include "gpumod/core/safetensors_estimate.hpp"
 #include "gpumod/core/vram_estimator.hpp"
 #include "gpumod/infra/gguf/reader.hpp"
 #include "gpumod/infra/hf/gguf_repo.hpp"
 #include "gpumod/infra/hf/hub_api.hpp"
 #include "gpumod/infra/hf/hub_client.hpp"
+#include "gpumod/infra/hf/safetensors_repo.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/result.hpp"
 
 namespace gpumod::engine {
@@ -52,6 +59,26 @@ struct HfGgufModel {
 util::Result<HfGgufModel> fetch_hf_model(infra::hf::HubClient& hub, std::string_view repo,
                                          std::string_view quant, std::string_view revision = "main");
 
+struct HfSafetensorsModel {
+  std::string repo;                 // as the Hub spells it
+  std::string revision;             // as asked ("main")
+  std::string commit;               // what it resolved to
+  infra::hf::RemoteSafetensors remote;  // headers summed per dtype + config.json
+  std::string location;             // "hf://owner/name@commit"
+};
+
+// A safetensors repo's config.json and every weight file's header, by Range reads.
+// Errors: not_found (repo, revision, no safetensors weights or no config.json), invalid_argument
+// (a GGUF repo: "choose a quant with --quant"), unavailable, corrupt (a bad header or config).
+util::Result<HfSafetensorsModel> fetch_hf_safetensors(infra::hf::HubClient& hub, std::string_view repo,
+                                                      std::string_view revision = "main");
+
+// The registry record (no id): source "huggingface", location hf://repo@commit, quant = the
+// dtype mix, parameters, weight bytes, the vLLM estimate at k_registry_base_context (4,096,
+// the training context when smaller) as base_vram_mib, the KV of 1,024 tokens as kv_per_1k_mib,
+// and a JSON summary with "format": "safetensors", the shape and the bytes per dtype.
+infra::state::ModelRecord record_from_safetensors(const HfSafetensorsModel& model);
+
 struct QuantRow {
   std::string label;
   std::string file;                  // first part for split models
@@ -62,12 +89,18 @@ struct QuantRow {
   std::optional<std::uint32_t> max_context;  // the largest context that fits the budget
   bool fits = false;
   std::string error;                 // when the header could not be read
+  // Safetensors rows (format "safetensors"): the vLLM estimate, parameters, dtype mix.
+  std::string format = "gguf";
+  std::optional<core::VllmEstimate> vllm;
+  std::uint64_t params = 0;
+  std::string dtypes;
 };
 
 struct QuantTableOptions {
   core::EstimateOptions estimate;    // context_size etc.
   std::optional<double> budget_mib;  // none: no fit column
   std::size_t parallel = 4;          // header reads at once
+  core::VllmEstimateOptions vllm;    // safetensors repos (context_size comes from `estimate`)
 };
 
 struct QuantTable {
@@ -78,8 +111,13 @@ struct QuantTable {
   std::optional<std::size_t> best;   // the best-quality row that fits
   std::vector<std::string> mmproj;
   std::vector<std::string> imatrix;
+  std::string format = "gguf";       // "safetensors": a vLLM model, one row
+  std::optional<core::HfModelConfig> config;  // safetensors repos
+  std::vector<std::string> notes;
 };
 
+// A GGUF repo gives one row per quant; a repo without GGUF files but with safetensors weights
+// gives one row (format "safetensors") whose header errors fail the call.
 util::Result<QuantTable> quant_table(infra::hf::HubClient& hub, std::string_view repo,
                                      std::string_view revision, const QuantTableOptions& options);
 

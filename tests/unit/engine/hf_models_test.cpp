@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "gpumod/engine/hf_models.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
@@ -257,6 +258,71 @@ TEST_F(HfModels, DownloadResumesAndVerifies) {
     EXPECT_NE(huge.error().message.find("not enough space"), std::string::npos);
     EXPECT_EQ(hub.file_bytes_served(), 0u);
   }
+}
+
+TEST_F(HfModels, SafetensorsHybridRepoIsOneVllmRow) {
+  hub.add_repo(test_support::hybrid_safetensors_repo(tmp.path / "hybrid"));
+  infra::hf::HubClient client(settings());
+  QuantTableOptions o;
+  o.estimate.context_size = 4096;
+  o.budget_mib = 24564;
+  auto t = quant_table(client, "acme/Hybrid-Next-ST", "main", o);
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  EXPECT_EQ(t->format, "safetensors");
+  ASSERT_EQ(t->rows.size(), 1u);
+  const auto& r = t->rows[0];
+  EXPECT_EQ(r.format, "safetensors");
+  EXPECT_EQ(r.label, "BF16");
+  EXPECT_EQ(r.file, "model.safetensors");
+  EXPECT_EQ(r.parts, 1u);
+  // Worked by hand from the tensors of hybrid_safetensors_repo: embeddings and head 65,536,000,
+  // 2 attention layers of 2,621,440, 6 linear layers of 4,235,360, 8 MLPs + norms of 8,652,800.
+  EXPECT_EQ(r.params, 165'414'464u);
+  EXPECT_EQ(r.dtypes, "BF16 >99% + F32 <1%");
+  ASSERT_TRUE(r.vllm.has_value());
+  EXPECT_FALSE(r.estimate.has_value());  // no llama.cpp estimate for a vLLM model
+  // KV only in the 2 full-attention layers: 2 KV heads x 256 x 2 bytes x 4,096 tokens each.
+  EXPECT_EQ(r.vllm->kv_bytes_per_token, 2u * 2 * 256 * 2);
+  EXPECT_DOUBLE_EQ(r.vllm->kv_mib, 8.0);
+  // 6 gated-delta-net layers: conv 3 x 2,048 + state 16 x 64 x 64, in 16 bits.
+  EXPECT_DOUBLE_EQ(r.vllm->recurrent_state_mib, 6.0 * 143360 / (1024.0 * 1024.0));
+  EXPECT_TRUE(r.fits);
+  EXPECT_EQ(t->best, std::optional<std::size_t>(0));
+  ASSERT_TRUE(r.max_context.has_value());
+  EXPECT_EQ(*r.max_context, 262144u);  // capped at max_position_embeddings
+  ASSERT_TRUE(t->config.has_value());
+  EXPECT_EQ(t->config->n_recurrent_layers(), 6u);
+
+  auto m = fetch_hf_safetensors(client, "acme/Hybrid-Next-ST");
+  ASSERT_TRUE(m.has_value()) << m.error().message;
+  const auto rec = record_from_safetensors(*m);
+  EXPECT_EQ(rec.source, "huggingface");
+  EXPECT_EQ(rec.location, "hf://acme/Hybrid-Next-ST@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  EXPECT_EQ(rec.architecture, "Qwen3NextForCausalLM");
+  const auto summary = nlohmann::json::parse(rec.metadata_json);
+  EXPECT_EQ(summary["format"], "safetensors");
+  EXPECT_EQ(summary["n_kv_layers"], 2);
+  EXPECT_EQ(summary["n_recurrent_layers"], 6);
+  EXPECT_EQ(summary["weights_by_dtype"]["F32"]["params"], 17984);
+  ASSERT_TRUE(rec.kv_per_1k_mib.has_value());
+  EXPECT_DOUBLE_EQ(*rec.kv_per_1k_mib, 2048.0 * 1024 / (1024.0 * 1024.0));
+}
+
+TEST_F(HfModels, SafetensorsFetchOnAGgufRepoAsksForAQuant) {
+  infra::hf::HubClient client(settings());
+  auto m = fetch_hf_safetensors(client, k_nemotron);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.error().code, util::ErrorCode::invalid_argument);
+  EXPECT_NE(m.error().message.find("--quant"), std::string::npos) << m.error().message;
+  // The GGUF table of the same repo is unchanged: 5 quant rows, none safetensors.
+  QuantTableOptions o;
+  o.estimate.context_size = 4096;
+  auto t = quant_table(client, k_nemotron, "main", o);
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  EXPECT_EQ(t->format, "gguf");
+  EXPECT_EQ(t->rows.size(), 5u);
+  EXPECT_TRUE(t->rows[0].estimate.has_value());
+  EXPECT_FALSE(t->rows[0].vllm.has_value());
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Hugging Face commands: gpumod model quants, gpumod model download, gpumod discover,
-// gpumod preset generate. (model register --source huggingface is the model group's command; it
+// gpumod preset generate (model quants also shows a safetensors repo: one vLLM row). (model register --source huggingface is the model group's command; it
 // calls engine::fetch_hf_model.) Hub settings come from HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -54,6 +54,7 @@ std::int64_t ceil_mib(double v) { return static_cast<std::int64_t>(std::ceil(v))
 struct Budget {
   std::optional<double> mib;
   std::string how;
+  std::optional<double> gpu_total_mib;  // before --mode is subtracted
 };
 
 util::Result<Budget> resolve_budget(AppContext& ctx, std::optional<std::int64_t> vram, const std::string& mode) {
@@ -74,6 +75,7 @@ util::Result<Budget> resolve_budget(AppContext& ctx, std::optional<std::int64_t>
     total = static_cast<double>((*gpu)->devices.front().total_mib);
     b.how = (*gpu)->devices.front().name + " " + group_thousands((*gpu)->devices.front().total_mib) + " MiB";
   }
+  b.gpu_total_mib = total;
   if (!mode.empty()) {
     auto cfg = ctx.config();
     if (!cfg) return std::unexpected(cfg.error());
@@ -93,9 +95,80 @@ struct QuantsArgs {
   std::optional<std::int64_t> vram;
   std::string mode;
   std::string cache_type = "f16";
+  std::string kv_cache_dtype = "auto";
   std::size_t parallel = 4;
   bool json = false;
 };
+
+std::string fixed2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+std::string billions(std::uint64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f B", static_cast<double>(n) / 1e9);
+  return buf;
+}
+
+// A safetensors repo: one row (a vLLM model), with the estimate's breakdown.
+void print_safetensors(AppContext& ctx, const QuantsArgs& a, const engine::QuantTable& t, const Budget& budget) {
+  const auto& r = t.rows.front();
+  const auto& e = *r.vllm;
+  const auto& c = *t.config;
+  // The least --gpu-memory-utilization that holds the estimate (-1: no GPU size known).
+  const double min_util = budget.gpu_total_mib ? e.min_gpu_memory_utilization(*budget.gpu_total_mib) : -1.0;
+  if (a.json) {
+    json dtypes = json::object();
+    json j{{"quant", r.label}, {"format", "safetensors"}, {"runtime", "vllm"}, {"file", r.file},
+           {"file_bytes", r.file_bytes}, {"parts", r.parts}, {"params", r.params}, {"dtypes", r.dtypes},
+           {"vram_mib", ceil_mib(e.total_mib)}, {"weights_mib", ceil_mib(e.weights_mib)},
+           {"kv_mib", ceil_mib(e.kv_mib)}, {"recurrent_state_mib", ceil_mib(e.recurrent_state_mib)},
+           {"activation_mib", ceil_mib(e.activation_mib)}, {"cuda_graph_mib", ceil_mib(e.cuda_graph_mib)},
+           {"overhead_mib", ceil_mib(e.overhead_mib)}, {"kv_bytes_per_token", e.kv_bytes_per_token},
+           {"kv_cache_dtype", a.kv_cache_dtype}, {"best", t.best.has_value()}, {"notes", e.notes}};
+    j["fits"] = t.budget_mib ? json(r.fits) : json(nullptr);
+    j["max_context"] = r.max_context ? json(*r.max_context) : json(nullptr);
+    j["min_gpu_memory_utilization"] = min_util >= 0 ? json(min_util) : json(nullptr);
+    json shape{{"model_type", c.model_type}, {"architecture", c.architecture}, {"n_layer", c.n_layer},
+               {"n_head", c.n_head}, {"n_head_kv", c.n_kv_head}, {"head_dim", c.head_dim},
+               {"kv_layers", c.n_kv_layers()}, {"recurrent_layers", c.n_recurrent_layers()},
+               {"sliding_window", c.sliding_window}, {"max_position_embeddings", c.max_position_embeddings},
+               {"torch_dtype", c.torch_dtype}, {"quant_method", c.quant_method}};
+    ctx.out() << json{{"repo", t.repo}, {"commit", t.commit}, {"format", "safetensors"}, {"context_size", a.ctx},
+                      {"budget_mib", t.budget_mib ? json(*t.budget_mib) : json(nullptr)},
+                      {"budget_from", budget.how}, {"shape", shape}, {"quants", json::array({j})},
+                      {"notes", t.notes}, {"mmproj", json::array()}, {"imatrix", json::array()}}
+                         .dump(2)
+              << "\n";
+    return;
+  }
+  ctx.out() << t.repo << " @ " << t.commit.substr(0, 12) << ", context " << group_thousands(a.ctx) << "\n";
+  ctx.out() << "A vLLM model (safetensors, no GGUF files): " << billions(r.params) << " parameters, " << r.dtypes
+            << ", " << r.parts << (r.parts == 1 ? " file" : " files") << "\n";
+  if (t.budget_mib) ctx.out() << "Budget: " << group_thousands(static_cast<std::int64_t>(*t.budget_mib)) << " MiB (" << budget.how << ")\n";
+  util::TextTable tab({{"WEIGHTS"}, {"PARAMS", true}, {"SIZE", true}, {"VRAM MiB", true}, {"FITS"}, {"MAX CTX", true}, {"FILE"}});
+  tab.add_row({r.label, billions(r.params), gb(r.file_bytes), group_thousands(ceil_mib(e.total_mib)),
+               t.budget_mib ? (r.fits ? "yes" : "no") : "-", r.max_context ? group_thousands(*r.max_context) : "-",
+               r.file + (r.parts > 1 ? " (+" + std::to_string(r.parts - 1) + " parts)" : "")});
+  ctx.out() << tab.render();
+  ctx.out() << "VRAM: weights " << group_thousands(ceil_mib(e.weights_mib)) << " + KV " << group_thousands(ceil_mib(e.kv_mib))
+            << " (" << group_thousands(static_cast<std::int64_t>(e.kv_bytes_per_token / 1024)) << " KiB/token, "
+            << a.kv_cache_dtype << ")";
+  if (e.recurrent_state_mib > 0) ctx.out() << " + state " << group_thousands(ceil_mib(e.recurrent_state_mib));
+  ctx.out() << " + activations " << group_thousands(ceil_mib(e.activation_mib)) << " + CUDA graphs "
+            << group_thousands(ceil_mib(e.cuda_graph_mib)) << " + CUDA context " << group_thousands(ceil_mib(e.overhead_mib))
+            << " MiB\n";
+  for (const auto& n : e.notes) ctx.out() << "  " << n << "\n";
+  for (const auto& n : t.notes) ctx.out() << "  " << n << "\n";
+  if (min_util >= 0) {
+    ctx.out() << "vLLM takes --gpu-memory-utilization x the GPU whatever the model needs; the least that fits this model: "
+              << fixed2(min_util) << "\n";
+  } else {
+    ctx.out() << "vLLM takes --gpu-memory-utilization x the GPU whatever the model needs; this is the model's own need.\n";
+  }
+}
 
 void model_quants(AppContext& ctx, const QuantsArgs& a) {
   auto hub = make_hub();
@@ -107,10 +180,14 @@ void model_quants(AppContext& ctx, const QuantsArgs& a) {
   auto kv = core::parse_kv_cache_type(a.cache_type);
   if (!kv) return ctx.fail(kv.error());
   o.estimate.cache_type_k = o.estimate.cache_type_v = *kv;
+  auto kvd = core::parse_vllm_kv_dtype(a.kv_cache_dtype);
+  if (!kvd) return ctx.fail(kvd.error());
+  o.vllm.kv_cache_dtype = *kvd;
   o.budget_mib = budget->mib;
   o.parallel = a.parallel;
   auto t = engine::quant_table(**hub, a.repo, a.revision, o);
   if (!t) return ctx.fail(t.error());
+  if (t->format == "safetensors") return print_safetensors(ctx, a, *t, *budget);
   if (a.json) {
     json rows = json::array();
     for (std::size_t i = 0; i < t->rows.size(); ++i) {
@@ -318,13 +395,14 @@ void register_hf_commands(CLI::App& root, AppContext& ctx) {
   auto* model = group(root, "model", "Models (registry, Hugging Face)");
   {
     auto a = std::make_shared<QuantsArgs>();
-    auto* c = model->add_subcommand("quants", "Every quant of a Hugging Face GGUF repo: size, estimated VRAM, fit");
+    auto* c = model->add_subcommand("quants", "Every quant of a Hugging Face GGUF repo (or a safetensors repo's weights for vLLM): size, estimated VRAM, fit");
     c->add_option("repo", a->repo, "OWNER/NAME")->required();
     c->add_option("--revision", a->revision, "Branch, tag or commit");
     c->add_option("--ctx", a->ctx, "Context size")->check(CLI::Range(256, 1048576));
     c->add_option("--vram", a->vram, "GPU memory in MiB (default: this GPU's total)");
     c->add_option("--mode", a->mode, "Subtract the services of this mode from the budget");
-    c->add_option("--cache-type", a->cache_type, "KV cache type (f16, q8_0, ...)");
+    c->add_option("--cache-type", a->cache_type, "KV cache type (f16, q8_0, ...) for GGUF repos");
+    c->add_option("--kv-cache-dtype", a->kv_cache_dtype, "vLLM KV cache dtype for safetensors repos (auto, fp8, ...)");
     c->add_option("--parallel", a->parallel, "Headers read at once")->check(CLI::Range(1, 16));
     c->add_flag("--json", a->json, "Print JSON");
     c->callback([&ctx, a] { ctx.set_action([&ctx, a] { model_quants(ctx, *a); }); });

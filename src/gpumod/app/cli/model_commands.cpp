@@ -119,23 +119,34 @@ void model_register(AppContext& ctx, const RegisterArgs& a) {
     reg = r->register_local(m);
   } else if (a.source == "huggingface") {
     // The header and tensor table of the chosen quant, read from the Hub by HTTP Range requests.
+    // Without --quant: a safetensors repo (a vLLM model): its headers and config.json.
     if (a.path.empty()) return ctx.fail({ErrorCode::invalid_argument, "--source huggingface needs a REPO (owner/name)"});
-    if (a.quant.empty()) return ctx.fail({ErrorCode::invalid_argument, "--source huggingface needs --quant (see: gpumod model quants REPO)"});
     if (!a.id.empty()) {
       if (auto st = util::validate_id(a.id, "model id"); !st) return ctx.fail(st.error());
     }
     auto settings = infra::hf::hub_settings_from_env();
     if (!settings) return ctx.fail(settings.error());
     infra::hf::HubClient hub(std::move(*settings));
-    auto model = engine::fetch_hf_model(hub, a.path, a.quant, a.revision);
-    if (!model) return ctx.fail(model.error());
-    auto rec = engine::record_from_gguf(model->file, fs::path(model->quant.name).filename().string(), model->location);
-    if (!rec) return ctx.fail(rec.error());
-    rec->source = "huggingface";
-    rec->id = a.id.empty() ? engine::model_id_from_filename(fs::path(model->quant.name).filename().string()) : a.id;
-    auto r = registry(ctx);
-    if (!r) return ctx.fail(r.error());
-    reg = r->register_record(*rec);
+    if (a.quant.empty()) {
+      auto st_model = engine::fetch_hf_safetensors(hub, a.path, a.revision);
+      if (!st_model) return ctx.fail(st_model.error());
+      auto rec = engine::record_from_safetensors(*st_model);
+      rec.id = a.id.empty() ? engine::model_id_from_filename(st_model->repo.substr(st_model->repo.find('/') + 1)) : a.id;
+      if (rec.id.empty()) return ctx.fail({ErrorCode::invalid_argument, "no model id from " + st_model->repo + "; give --id"});
+      auto r = registry(ctx);
+      if (!r) return ctx.fail(r.error());
+      reg = r->register_record(rec);
+    } else {
+      auto model = engine::fetch_hf_model(hub, a.path, a.quant, a.revision);
+      if (!model) return ctx.fail(model.error());
+      auto rec = engine::record_from_gguf(model->file, fs::path(model->quant.name).filename().string(), model->location);
+      if (!rec) return ctx.fail(rec.error());
+      rec->source = "huggingface";
+      rec->id = a.id.empty() ? engine::model_id_from_filename(fs::path(model->quant.name).filename().string()) : a.id;
+      auto r = registry(ctx);
+      if (!r) return ctx.fail(r.error());
+      reg = r->register_record(*rec);
+    }
   } else {
     return ctx.fail({ErrorCode::invalid_argument, "--source must be gguf, local or huggingface, got '" + a.source + "'"});
   }
@@ -408,7 +419,10 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     est.gpu.total_mib = std::max(0.0, static_cast<double>(*record->base_vram_mib) + kv);
     est.context_size = static_cast<std::uint32_t>(ctx_tokens);
     est.source = "registered figure";
-    est.notes.push_back("hand-entered model: base " + util::group_thousands(*record->base_vram_mib) + " MiB at " +
+    // A Hugging Face safetensors record holds gpumod's vLLM estimate (engine::record_from_safetensors).
+    const bool vllm = record->source == "huggingface" && record->metadata_json.find("\"safetensors\"") != std::string::npos;
+    est.notes.push_back(std::string(vllm ? "vLLM model (safetensors, estimated from its headers)" : "hand-entered model") +
+                        ": base " + util::group_thousands(*record->base_vram_mib) + " MiB at " +
                         std::to_string(engine::k_registry_base_context) + " tokens + kv_per_1k");
   }
 
@@ -575,7 +589,7 @@ void register_model_commands(CLI::App& root, AppContext& ctx) {
     auto a = std::make_shared<RegisterArgs>();
     reg->add_option("--source", a->source, "gguf (a file), local (hand-entered) or huggingface (a Hub repo)");
     reg->add_option("PATH", a->path, "The .gguf file (--source gguf) or the repo owner/name (--source huggingface)");
-    reg->add_option("--quant", a->quant, "The quant to register (--source huggingface), e.g. UD-Q4_K_XL");
+    reg->add_option("--quant", a->quant, "The quant to register (--source huggingface, GGUF repos), e.g. UD-Q4_K_XL; none for a safetensors (vLLM) repo");
     reg->add_option("--revision", a->revision, "Branch, tag or commit (--source huggingface; default main)");
     reg->add_option("--id", a->id, "Model id (default: from the file name)");
     reg->add_option("--vram-mib", a->vram_mib, "VRAM at 4096 tokens (--source local)");
