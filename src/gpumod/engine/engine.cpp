@@ -474,6 +474,10 @@ util::Status Engine::Impl::check_port_free(const Slot& s) {
 
 util::Status Engine::Impl::check_port_owner(const Slot& s) {
   if (!s.service->port) return {};
+  // A container's port is published by Docker (docker-proxy, owned by root, or a NAT rule with no
+  // listener at all), never by a process of the container: Docker's own port map, which the
+  // spawner set from the service, is the ownership check there.
+  if (s.service->driver == core::DriverKind::docker) return {};
   const int port = *s.service->port;
   const auto inodes = infra::process::listen_socket_inodes(port);
   if (inodes.empty()) return {};  // not visible (another network namespace): nothing to compare
