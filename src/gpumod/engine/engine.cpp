@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <cerrno>
 #include <set>
 #include <thread>
@@ -792,13 +793,28 @@ util::Result<StatusView> Engine::status() {
   auto cur = m->store.get_current_mode();
   if (cur) v.current_mode = *cur;
   std::set<int> managed;
+  // The servers are asked at the same time, one thread each: a status of 20 services then costs
+  // one round trip to the slowest, not the sum of them (HTTP clients are thread-safe and pooled).
+  std::vector<std::future<drivers::Observation>> asked;
+  asked.reserve(m->slots.size());
+  for (auto& [id, s] : m->slots) {
+    Slot* slot = &s;
+    if (m->instance_alive(s.instance_key)) {
+      asked.push_back(std::async(std::launch::async, [this, slot] { return m->observe(*slot); }));
+    } else {
+      std::promise<drivers::Observation> now;
+      now.set_value(m->observe(s));
+      asked.push_back(now.get_future());
+    }
+  }
+  std::size_t next = 0;
   for (auto& [id, s] : m->slots) {
     ServiceView sv;
     sv.id = id;
     sv.driver = s.service->driver;
     sv.port = s.service->port;
     sv.configured_mib = s.service->vram_mib;
-    const auto obs = m->observe(s);
+    const auto obs = asked[next++].get();
     sv.state = obs.state;
     sv.reason = obs.reason.empty() ? s.reason : obs.reason;
     sv.models = obs.models;
