@@ -15,6 +15,7 @@
 #include "gpumod/drivers/llamacpp_driver.hpp"
 #include "gpumod/engine/gguf_vram_model.hpp"
 #include "gpumod/engine/model_registry.hpp"
+#include "gpumod/infra/http/memo_client.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/strings.hpp"
@@ -175,7 +176,7 @@ std::vector<std::string> Engine::Impl::log_tail(const std::string& key, std::siz
   return lines ? *lines : std::vector<std::string>{};
 }
 
-drivers::DriverContext Engine::Impl::context(const Slot& s) {
+drivers::DriverContext Engine::Impl::context(const Slot& s, infra::http::HttpClient* via) {
   const std::string key = s.instance_key;
   // Pauses between readiness probes end when the service writes to its log (servers print
   // "listening" / "Application startup complete" as they become ready).
@@ -183,7 +184,7 @@ drivers::DriverContext Engine::Impl::context(const Slot& s) {
     (void)log_activity.wait(name, d);
   };
   return drivers::DriverContext{
-      http(*s.service), [this, key] { return instance_alive(key); },
+      via ? *via : http(*s.service), [this, key] { return instance_alive(key); },
       [this, key](std::size_t n) { return log_tail(key, n); }, std::move(pause)};
 }
 
@@ -261,14 +262,14 @@ void Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
   persist(s);
 }
 
-drivers::Observation Engine::Impl::observe(Slot& s) {
+drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via) {
   drivers::Observation obs;
   if (!instance_alive(s.instance_key)) {
     obs.state = s.state == ServiceState::failed ? ServiceState::failed : ServiceState::stopped;
     obs.reason = s.state == ServiceState::failed ? s.reason : "";
     return obs;
   }
-  auto ctx = context(s);
+  auto ctx = context(s, via);
   obs = driver(*s.service).observe(*s.service, ctx);
   // A process still inside its startup window that does not answer health yet is starting, not
   // unhealthy (W9: keep the states distinct); also after a daemon restart re-adopted it.
@@ -793,28 +794,37 @@ util::Result<StatusView> Engine::status() {
   auto cur = m->store.get_current_mode();
   if (cur) v.current_mode = *cur;
   std::set<int> managed;
-  // The servers are asked at the same time, one thread each: a status of 20 services then costs
-  // one round trip to the slowest, not the sum of them (HTTP clients are thread-safe and pooled).
-  std::vector<std::future<drivers::Observation>> asked;
-  asked.reserve(m->slots.size());
-  for (auto& [id, s] : m->slots) {
-    Slot* slot = &s;
-    if (m->instance_alive(s.instance_key)) {
-      asked.push_back(std::async(std::launch::async, [this, slot] { return m->observe(*slot); }));
-    } else {
-      std::promise<drivers::Observation> now;
-      now.set_value(m->observe(s));
-      asked.push_back(now.get_future());
+  // The servers are asked at the same time, one thread per live process: a status of 20
+  // services then costs about one round trip, not the sum of them. The services of one process
+  // (the models of a llama-server router) are looked at in one thread through a MemoClient, so
+  // the router answers /health and /models once, not once per model.
+  std::map<std::string, std::vector<Slot*>> by_instance;
+  for (auto& [id, s] : m->slots) by_instance[s.instance_key].push_back(&s);
+  std::map<const Slot*, drivers::Observation> seen;
+  std::mutex seen_mutex;
+  std::vector<std::future<void>> asked;
+  for (auto& [key, group] : by_instance) {
+    if (!m->instance_alive(key)) {  // nothing to ask: the process is gone
+      for (Slot* slot : group) seen[slot] = m->observe(*slot);
+      continue;
     }
+    asked.push_back(std::async(std::launch::async, [this, &seen, &seen_mutex, group = &group] {
+      infra::http::MemoClient memo(m->http(*group->front()->service));
+      for (Slot* slot : *group) {
+        auto obs = m->observe(*slot, &memo);
+        std::lock_guard lock(seen_mutex);
+        seen[slot] = std::move(obs);
+      }
+    }));
   }
-  std::size_t next = 0;
+  for (auto& f : asked) f.get();
   for (auto& [id, s] : m->slots) {
     ServiceView sv;
     sv.id = id;
     sv.driver = s.service->driver;
     sv.port = s.service->port;
     sv.configured_mib = s.service->vram_mib;
-    const auto obs = asked[next++].get();
+    const auto& obs = seen.at(&s);
     sv.state = obs.state;
     sv.reason = obs.reason.empty() ? s.reason : obs.reason;
     sv.models = obs.models;

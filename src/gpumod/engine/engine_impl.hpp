@@ -82,7 +82,8 @@ struct Engine::Impl {
   util::Result<Slot*> find_slot(const std::string& id);
   const drivers::Driver& driver(const core::Service& s) const;
   infra::http::HttpClient& http(const core::Service& s);
-  drivers::DriverContext context(const Slot& s);
+  // `via`: ask the service through this client instead of its own (a MemoClient in status).
+  drivers::DriverContext context(const Slot& s, infra::http::HttpClient* via = nullptr);
   // The spawner of an instance: the service's DockerSpawner for `driver: docker`, the systemd
   // one for `supervisor: systemd` services.
   infra::process::ProcessSpawner& spawner_for(const std::string& key);
@@ -96,7 +97,7 @@ struct Engine::Impl {
   std::int64_t memory_of(const core::GpuSnapshot& snap, const std::string& key);
   std::set<int> pids_of(const std::string& key);
 
-  drivers::Observation observe(Slot& s);
+  drivers::Observation observe(Slot& s, infra::http::HttpClient* via = nullptr);
   // One health look at a sleeping service (health.cpp).
   void check_sleeping(const std::string& id, Slot& s);
   void set_state(Slot& s, core::ServiceState state, std::string reason);
