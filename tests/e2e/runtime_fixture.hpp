@@ -43,6 +43,7 @@ struct PresetSpec {
   std::map<std::string, std::string> env;        // GPUMOD_MOCK_* faults, delays, memory
   std::map<std::string, std::string> unit_vars;  // added to the binary's unit var
   std::string model_path;                        // llamacpp single-model mode
+  std::string bin;                               // the server binary ("": the mock server)
 };
 
 class RuntimeFixture : public ::testing::Test {
@@ -73,7 +74,7 @@ class RuntimeFixture : public ::testing::Test {
     if (p.driver == "vllm") out << "model_id: test/" << p.id << "\n";
     if (!p.model_path.empty()) out << "model_path: " << p.model_path << "\n";
     out << "unit_vars:\n  " << (p.driver == "vllm" ? "vllm_bin" : "llamacpp_bin") << ": "
-        << GPUMOD_MOCK_SERVER_BIN << "\n";
+        << (p.bin.empty() ? std::string(GPUMOD_MOCK_SERVER_BIN) : p.bin) << "\n";
     for (const auto& [k, v] : p.unit_vars) out << "  " << k << ": " << v << "\n";
     if (p.driver == "vllm" && !p.env.contains("GPUMOD_MOCK_VRAM_MIB")) {
       p.env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(p.vram_mib);
@@ -146,6 +147,16 @@ class RuntimeFixture : public ::testing::Test {
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto close = text.rfind(')');
     return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
+  }
+
+  // The mock server under the name of the real one (a symlink in the test's home): gpumod treats
+  // it as that server (preflight checks its model files), and it behaves as the mock.
+  std::string mock_named(const std::string& name) {
+    const fs::path dir = runner.home() / "bin";
+    fs::create_directories(dir);
+    std::error_code ec;
+    fs::create_symlink(GPUMOD_MOCK_SERVER_BIN, dir / name, ec);
+    return (dir / name).string();
   }
 
   const fs::path& root() const { return m_root; }

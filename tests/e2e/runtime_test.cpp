@@ -322,6 +322,99 @@ TEST_F(RuntimeTest, LlamaRouterStartSleepWakeStop) {
   EXPECT_EQ(ledger_used_mib(), 0);
 }
 
+// W24: preflight. A missing or broken model file is reported before anything is started (a
+// real llama-server would exit, or in router mode "load" the missing model forever).
+TEST_F(RuntimeTest, PreflightRefusesAStartWhoseModelFileIsMissingOrNotGguf) {
+  const auto model = runner.home() / "models" / "single.gguf";
+  fs::create_directories(model.parent_path());
+  add_preset({.id = "single", .driver = "llamacpp", .vram_mib = 1000, .sleep_mode = "none",
+              .env = {{"GPUMOD_MOCK_VRAM_MIB", "1000"}}, .model_path = model.string(),
+              .bin = mock_named("llama-server")});
+  auto r = gpumod({"service", "start", "single"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("cannot start single: preflight: single: model file " + model.string() +
+                               " does not exist"));
+  auto s = service("single");
+  EXPECT_EQ(s["state"], "stopped");
+  EXPECT_EQ(s["pid"], 0);
+  EXPECT_EQ(ledger_used_mib(), 0);
+
+  std::ofstream(model) << "not a model";
+  r = gpumod({"service", "start", "single"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("single: model file " + model.string() + " is not a GGUF file"));
+
+  std::ofstream(model, std::ios::trunc) << "GGUF" << std::string(60, '\0');
+  r = gpumod({"service", "start", "single"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(service("single")["state"], "running");
+}
+
+TEST_F(RuntimeTest, PreflightRefusesToLoadARouterModelThatIsNotInItsModelsDir) {
+  const auto models = runner.home() / "models";
+  fs::create_directories(models);
+  std::ofstream(models / "chat-model.gguf") << "GGUF" << std::string(60, '\0');
+  const std::string bin = mock_named("llama-server");
+  const std::map<std::string, std::string> env{{"GPUMOD_MOCK_VRAM_MIB", "2000"}, {"GPUMOD_MOCK_LOAD_DELAY_MS", "10"}};
+  const int port = add_preset({.id = "chat", .driver = "llamacpp", .vram_mib = 2000, .sleep_mode = "router", .env = env,
+                               .unit_vars = {{"models_dir", models.string()}, {"default_model", "chat-model"},
+                                             {"no_models_autoload", "true"}},
+                               .bin = bin});
+  add_preset({.id = "other", .driver = "llamacpp", .port = port, .vram_mib = 2000, .sleep_mode = "router", .env = env,
+              .unit_vars = {{"models_dir", models.string()}, {"default_model", "other-model"},
+                            {"no_models_autoload", "true"}},
+              .bin = bin});
+  ASSERT_EQ(gpumod({"service", "start", "chat"}).exit_code, 0);
+  const int router = service("chat")["pid"].get<int>();
+  auto r = gpumod({"service", "start", "other"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("other: model other-model: neither " + (models / "other-model.gguf").string() +
+                               " nor the folder " + (models / "other-model").string() + " exists"));
+  EXPECT_EQ(service("chat")["state"], "running");
+  EXPECT_EQ(service("chat")["pid"], router);
+  // A split model lives in a folder of its own: that is enough for the router.
+  fs::create_directories(models / "other-model");
+  std::ofstream(models / "other-model" / "other-model-00001-of-00002.gguf") << "GGUF";
+  r = gpumod({"service", "start", "other", "--json"});
+  EXPECT_THAT(r.err, Not(HasSubstr("preflight")));
+}
+
+// A switch whose incoming service cannot start is refused before the current mode is touched.
+TEST_F(RuntimeTest, PreflightRefusesASwitchBeforeAnythingChanges) {
+  const auto model = runner.home() / "models" / "missing.gguf";
+  add_preset({.id = "emb", .vram_mib = 1500});
+  add_preset({.id = "single", .driver = "llamacpp", .vram_mib = 1000, .sleep_mode = "none",
+              .env = {{"GPUMOD_MOCK_VRAM_MIB", "1000"}}, .model_path = model.string(),
+              .bin = mock_named("llama-server")});
+  add_mode("a", {"emb"});
+  add_mode("b", {"single"});
+  ASSERT_EQ(gpumod({"mode", "switch", "a"}).exit_code, 0);
+  const int emb_pid = service("emb")["pid"].get<int>();
+
+  auto r = gpumod({"mode", "switch", "b", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Preflight problems (the switch would be refused):\n  single: model file " +
+                               model.string() + " does not exist"));
+
+  r = gpumod({"mode", "switch", "b", "--json"});
+  EXPECT_NE(r.exit_code, 0);
+  const auto j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+  EXPECT_FALSE(j["success"].get<bool>());
+  ASSERT_EQ(j["preflight"].size(), 1u);
+  EXPECT_THAT(j["preflight"][0].get<std::string>(), HasSubstr("single: model file " + model.string()));
+  EXPECT_THAT(j["message"].get<std::string>(), HasSubstr("nothing was changed"));
+  EXPECT_TRUE(j["stopped"].empty());
+  EXPECT_TRUE(j["slept"].empty());
+  for (const auto& st : j["steps"]) EXPECT_EQ(st["outcome"], "skipped");
+  // Mode a is untouched: the same process, still serving, still the current mode.
+  auto s = service("emb");
+  EXPECT_EQ(s["state"], "running");
+  EXPECT_EQ(s["pid"], emb_pid);
+  EXPECT_EQ(status()["current_mode"], "a");
+  EXPECT_THAT(events_text(), HasSubstr("switch.refused"));
+}
+
 TEST_F(RuntimeTest, LlamaRouterAnsweringGarbageJsonFails) {
   const auto models = runner.home() / "models";
   fs::create_directories(models);

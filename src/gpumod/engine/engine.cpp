@@ -540,6 +540,12 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
       (obs.state == ServiceState::starting || obs.state == ServiceState::loading)) {
     // Already on its way: await it.
   } else {
+    // W24: a missing program or model file is said now, before anything is stopped or started.
+    if (const auto problems = preflight(s, true); !problems.empty()) {
+      const std::string why = "preflight: " + util::join(problems, "; ");
+      set_state(s, ServiceState::stopped, why);
+      return util::fail(ErrorCode::failed, "cannot start " + svc.id + ": " + why);
+    }
     if (instance_alive(s.instance_key)) {
       if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) return std::unexpected(st.error());
     }
@@ -698,6 +704,11 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
   }
   if (!instance_alive(s.instance_key)) {
     return util::fail(ErrorCode::conflict, svc.id + " is not running; start it instead");
+  }
+  if (s.instance_key != svc.id) {  // a router model's wake is a load: its file must be there (W24)
+    if (const auto problems = preflight(s, false); !problems.empty()) {
+      return util::fail(ErrorCode::failed, "cannot wake " + svc.id + ": preflight: " + util::join(problems, "; "));
+    }
   }
   std::int64_t resident = 0;
   if (auto snap = snapshot(); snap && s.instance_key == svc.id) resident = memory_of(*snap, s.instance_key);

@@ -133,6 +133,9 @@ struct SwitchResult {
   std::int64_t elapsed_ms = 0;
   // The outcome by kind (W11): never merged.
   std::vector<std::string> started, woken, restarted, slept, stopped, kept, dependencies;
+  // "<service>: <problem>" for each service the switch would start or wake that cannot come up
+  // (missing program or model file, ...); a non-empty list refuses the switch before any change.
+  std::vector<std::string> preflight;
 };
 
 class Engine {

@@ -98,6 +98,9 @@ struct Engine::Impl {
   std::set<int> pids_of(const std::string& key);
 
   drivers::Observation observe(Slot& s, infra::http::HttpClient* via = nullptr);
+  // What would keep a service from starting (new_process) or, for a router model, loading:
+  // "<id>: <problem>" lines, empty when none (preflight.cpp, W24).
+  std::vector<std::string> preflight(const Slot& s, bool new_process);
   // One health look at a sleeping service (health.cpp).
   void check_sleeping(const std::string& id, Slot& s);
   void set_state(Slot& s, core::ServiceState state, std::string reason);

@@ -52,11 +52,21 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   auto plan = core::plan_mode_switch(in);
   if (!plan) return std::unexpected(plan.error());
   res.plan = *plan;
+  // Preflight (W24): every service the switch would start or wake must be able to come up; one
+  // that cannot is found here, before the current mode is touched, not after it was taken down.
+  for (const auto& step : plan->steps) {
+    const bool start = step.action == StepAction::start || step.action == StepAction::restart;
+    if (!start && step.action != StepAction::wake) continue;
+    Slot& s = slot(step.service_id);
+    const bool new_process = start && (s.instance_key == s.service->id || !instance_alive(s.instance_key));
+    for (auto& p : preflight(s, new_process)) res.preflight.push_back(std::move(p));
+  }
   if (options.dry_run) {
     res.success = true;
     res.message = plan->changes_anything() ? "plan only (--dry-run); nothing was changed"
                                            : "already in mode " + mode_id + "; nothing to do";
     if (!plan->predicted_to_fit) res.message += "; predicted not to fit: " + plan->fit_problem;
+    if (!res.preflight.empty()) res.message += "; preflight found problems: " + util::join(res.preflight, "; ");
     res.elapsed_ms = ms_since(t0);
     return res;
   }
@@ -73,6 +83,16 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
                   (holders.empty() ? "" : "; GPU memory is held by " + holders) + "; nothing was changed";
     for (const auto& step : plan->steps) {
       res.steps.push_back(StepOutcome{step, "skipped", "not run (the mode does not fit)", 0});
+    }
+    emit("switch.refused", "", mode_id, res.message);
+    res.elapsed_ms = ms_since(t0);
+    return res;
+  }
+
+  if (!res.preflight.empty()) {
+    res.message = "mode " + mode_id + " cannot start: " + util::join(res.preflight, "; ") + "; nothing was changed";
+    for (const auto& step : plan->steps) {
+      res.steps.push_back(StepOutcome{step, "skipped", "not run (preflight)", 0});
     }
     emit("switch.refused", "", mode_id, res.message);
     res.elapsed_ms = ms_since(t0);

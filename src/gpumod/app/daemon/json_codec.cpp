@@ -84,7 +84,8 @@ json to_json(const engine::SwitchResult& r) {
               {"dependencies", r.dependencies},
               {"predicted_to_fit", r.plan.predicted_to_fit},
               {"predicted_free_mib", r.plan.predicted_free_mib},
-              {"fit_problem", r.plan.fit_problem}};
+              {"fit_problem", r.plan.fit_problem},
+              {"preflight", r.preflight}};
   out["from_mode"] = r.from_mode ? json(*r.from_mode) : json(nullptr);
   return out;
 }
@@ -194,6 +195,10 @@ std::string render_switch(const json& sw) {
   list("stopped", "Stopped");
   list("kept", "Kept");
   if (dry && !sw["predicted_to_fit"].get<bool>()) out += "Predicted NOT to fit: " + sw["fit_problem"].get<std::string>() + "\n";
+  if (dry && sw.contains("preflight") && !sw["preflight"].empty()) {
+    out += "Preflight problems (the switch would be refused):\n";
+    for (const auto& p : sw["preflight"]) out += "  " + p.get<std::string>() + "\n";
+  }
   out += sw["message"].get<std::string>() + "\n";
   return out;
 }

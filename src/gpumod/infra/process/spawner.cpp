@@ -167,6 +167,29 @@ std::string ExitInfo::describe() const {
   return fmt::format("killed by signal {} ({})", signal, name);
 }
 
+util::Status LinuxProcessSpawner::can_start(const SpawnSpec& spec) const {
+  if (spec.argv.empty() || spec.argv.front().empty()) {
+    return util::fail(util::ErrorCode::invalid_argument, "spawn: empty argv");
+  }
+  std::string path_var;
+  if (const auto it = spec.env.find("PATH"); it != spec.env.end()) {
+    path_var = it->second;
+  } else if (const char* p = spec.inherit_env ? std::getenv("PATH") : nullptr) {
+    path_var = p;
+  } else {
+    path_var = "/usr/local/bin:/usr/bin:/bin";
+  }
+  if (util::find_program_in(spec.argv.front(), path_var).empty()) {
+    return util::fail(util::ErrorCode::not_found,
+                      fmt::format("cannot start '{}': not found on PATH or not executable", spec.argv.front()));
+  }
+  std::error_code ec;
+  if (!spec.cwd.empty() && !std::filesystem::is_directory(spec.cwd, ec)) {
+    return util::fail(util::ErrorCode::not_found, "working directory " + spec.cwd.string() + " does not exist");
+  }
+  return {};
+}
+
 util::Result<ProcessIdentity> LinuxProcessSpawner::spawn(const SpawnSpec& spec) {
   if (spec.argv.empty() || spec.argv.front().empty()) {
     return util::fail(util::ErrorCode::invalid_argument, "spawn: empty argv");

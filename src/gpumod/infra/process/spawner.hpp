@@ -52,6 +52,14 @@ class ProcessSpawner {
   // failed (fork/exec failed otherwise).
   virtual util::Result<ProcessIdentity> spawn(const SpawnSpec& spec) = 0;
 
+  // What spawn would refuse, checked without starting anything (a switch's preflight): the
+  // program on the child's PATH and executable, the working directory. Same errors as spawn.
+  // The default accepts everything (spawners whose processes are not programs on this host).
+  virtual util::Status can_start(const SpawnSpec& spec) const {
+    (void)spec;
+    return {};
+  }
+
   // True when the identified process is alive (not a zombie, not a recycled pid).
   virtual bool alive(const ProcessIdentity& identity) = 0;
 
@@ -72,6 +80,7 @@ class LinuxProcessSpawner final : public ProcessSpawner {
   LinuxProcessSpawner& operator=(const LinuxProcessSpawner&) = delete;
 
   util::Result<ProcessIdentity> spawn(const SpawnSpec& spec) override;
+  util::Status can_start(const SpawnSpec& spec) const override;
   bool alive(const ProcessIdentity& identity) override;
   util::Result<ExitInfo> stop(const ProcessIdentity& identity, std::chrono::milliseconds grace) override;
   std::optional<ExitInfo> wait_exit(const ProcessIdentity& identity, std::chrono::milliseconds timeout) override;

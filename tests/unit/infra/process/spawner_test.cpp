@@ -180,6 +180,29 @@ TEST(LinuxProcessSpawnerTest, ExecFailuresAreReported) {
   EXPECT_EQ(spawner.spawn({}).error().code, util::ErrorCode::invalid_argument);
 }
 
+// can_start says what spawn would refuse, without starting anything (a switch's preflight).
+TEST(LinuxProcessSpawnerTest, CanStartChecksWithoutStarting) {
+  TempDir dir;
+  LinuxProcessSpawner spawner;
+  EXPECT_TRUE(spawner.can_start({.argv = {"true"}}));
+  auto missing = spawner.can_start({.argv = {"gpumod-no-such-program-xyz"}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, util::ErrorCode::not_found);
+  EXPECT_NE(missing.error().message.find("gpumod-no-such-program-xyz"), std::string::npos);
+  // The child's PATH decides, not the daemon's.
+  auto other_path = spawner.can_start({.argv = {"true"}, .env = {{"PATH", dir.path().string()}}});
+  EXPECT_FALSE(other_path);
+  // A file without the executable bit is not a program.
+  auto plain = dir.path() / "plain";
+  { std::ofstream(plain) << "#!/bin/sh\n"; }
+  std::filesystem::permissions(plain, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_FALSE(spawner.can_start({.argv = {plain.string()}}));
+  auto no_dir = spawner.can_start({.argv = {"true"}, .cwd = dir.path() / "missing"});
+  ASSERT_FALSE(no_dir);
+  EXPECT_NE(no_dir.error().message.find("missing"), std::string::npos);
+  EXPECT_EQ(spawner.can_start({}).error().code, util::ErrorCode::invalid_argument);
+}
+
 TEST(LinuxProcessSpawnerTest, WrongStartTimeIsNotAliveAndIsNotKilled) {
   LinuxProcessSpawner spawner;
   auto id = spawner.spawn({.argv = {"sleep", "30"}});

@@ -1,0 +1,111 @@
+// Preflight (W24): what can be known about a service before anything changes. A switch runs it
+// for every service it would start or wake and refuses at once, touching nothing, when one
+// cannot come up: its program is missing, its preset does not make a command line, its model
+// file is not there or is not a GGUF (a real llama-server router then "loads" a missing model
+// forever), its vLLM model directory is missing. Cheap: a few stat/open calls, no process, no
+// request. The bundled mock server reads no model files, so the file checks skip it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "gpumod/drivers/llamacpp_driver.hpp"
+#include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/util/fd.hpp"
+#include "gpumod/util/strings.hpp"
+
+namespace gpumod::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// "" when `path` is a readable GGUF file, else what is wrong with it.
+std::string gguf_problem(const fs::path& path, const std::string& what) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return what + " " + path.string() + " does not exist";
+  if (!fs::is_regular_file(st)) return what + " " + path.string() + " is not a file";
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return what + " " + path.string() + " cannot be read: " + std::strerror(errno);
+  std::array<char, 4> magic{};
+  if (::pread(fd.get(), magic.data(), magic.size(), 0) != static_cast<ssize_t>(magic.size()) ||
+      std::string_view(magic.data(), magic.size()) != "GGUF") {
+    return what + " " + path.string() + " is not a GGUF file";
+  }
+  return "";
+}
+
+bool is_gguf_name(const fs::path& p) { return util::to_lower(p.extension().string()) == ".gguf"; }
+
+}  // namespace
+
+std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process) {
+  std::vector<std::string> problems;
+  const auto& svc = *s.service;
+  const auto add = [&](const std::string& text) { problems.push_back(svc.id + ": " + text); };
+  if (svc.driver == core::DriverKind::docker) return problems;  // the container's spawner checks its image
+
+  bool mock = false;
+  if (new_process || svc.driver == core::DriverKind::llamacpp) {
+    auto spec = driver(svc).launch_spec(svc, settings.launch);
+    if (!spec) {
+      add(spec.error().message);
+      return problems;
+    }
+    mock = !spec->argv.empty() && fs::path(spec->argv.front()).filename() == "gpumod-mock-server";
+    if (new_process && svc.supervisor == core::SupervisorKind::process) {
+      infra::process::SpawnSpec sp;
+      sp.argv = spec->argv;
+      sp.env = spec->env;
+      for (const auto& [k, v] : svc.env) sp.env[k] = v;
+      if (auto st = spawner_for(s.instance_key).can_start(sp); !st) add(st.error().message);
+    }
+  }
+  if (mock) return problems;
+
+  if (svc.driver == core::DriverKind::llamacpp) {
+    if (drivers::is_router(svc)) {
+      const fs::path dir(std::string(util::trim(*svc.var("models_dir"))));
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) {
+        add("the router's models_dir " + dir.string() + " is not a directory");
+        return problems;
+      }
+      if (!svc.model_path.empty() && is_gguf_name(svc.model_path)) {
+        if (auto p = gguf_problem(svc.model_path, "model file"); !p.empty()) add(p);
+      } else if (auto id = drivers::static_model_id(svc)) {
+        // The router lists a single-file model as <dir>/<id>.gguf and a split or multimodal one
+        // as the folder <dir>/<id>/.
+        const fs::path file = dir / (*id + ".gguf");
+        if (!fs::exists(file, ec) && !fs::is_directory(dir / *id, ec)) {
+          add("model " + *id + ": neither " + file.string() + " nor the folder " + (dir / *id).string() +
+              " exists (llama-server would wait for a model it cannot load)");
+        } else if (fs::exists(file, ec)) {
+          if (auto p = gguf_problem(file, "model file"); !p.empty()) add(p);
+        }
+      }
+    } else if (new_process && !svc.model_path.empty()) {
+      if (auto p = gguf_problem(svc.model_path, "model file"); !p.empty()) add(p);
+    }
+  } else if (svc.driver == core::DriverKind::vllm && new_process) {
+    // A local model (a path) must be a folder with the model's config; a Hugging Face id is
+    // vLLM's own to fetch.
+    const std::string& model = !svc.model_id.empty() ? svc.model_id : svc.model_path;  // as the driver passes it
+    if (model.starts_with('/') || model.starts_with("./") || model.starts_with("../")) {
+      const std::string& local = model;
+      std::error_code ec;
+      if (!fs::is_directory(local, ec)) {
+        add("model folder " + local + " does not exist");
+      } else if (!fs::exists(fs::path(local) / "config.json", ec)) {
+        add("model folder " + local + " has no config.json");
+      }
+    }
+  }
+  return problems;
+}
+
+}  // namespace gpumod::engine
