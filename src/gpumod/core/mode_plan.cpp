@@ -114,6 +114,8 @@ util::Result<Plan> plan_mode_switch(const PlanInput& in) {
                         : "not in mode " + mode->id + "; sleeps at level " + std::to_string(step.sleep_level);
     } else if (o.state == ServiceState::sleeping && shares_router) {
       continue;  // its model is unloaded; the router process stays for the incoming service
+    } else if (o.state == ServiceState::sleeping && s.can_sleep() && in.leaving.contains(s.id)) {
+      continue;  // of the mode being left, and already asleep: where this switch puts it
     } else {
       step.action = StepAction::stop;
       step.frees_mib = o.resident_mib;

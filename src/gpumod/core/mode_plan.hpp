@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,11 @@ struct PlanInput {
   std::map<std::string, ObservedService> observed;  // by service id; missing = stopped
   std::int64_t gpu_free_mib = 0;                     // measured now
   std::int64_t margin_mib = 512;
+  // The services of the mode being left (its `services` and their dependencies). One of them
+  // found asleep is left asleep, where the switch would have put it; an outgoing service asleep
+  // from an older mode is stopped (§6.1). So a switch resumed after a crash, which finds the
+  // services it had already slept asleep, ends as the uninterrupted one would have.
+  std::set<std::string> leaving;
 };
 
 struct Plan {

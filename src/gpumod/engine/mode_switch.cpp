@@ -38,6 +38,13 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   in.target_mode = mode_id;
   in.gpu_free_mib = dev->free_mib;
   in.margin_mib = settings.margin_mib;
+  if (res.from_mode) {
+    if (const auto* from = config.find_mode(*res.from_mode)) {
+      if (auto order = core::start_order(config, from->services)) {
+        for (const auto& [id, dependency_only] : *order) in.leaving.insert(id);
+      }
+    }
+  }
   for (auto& [id, s] : slots) {
     const auto obs = observe(s);
     core::ObservedService o;

@@ -143,6 +143,23 @@ TEST(ModePlan, OutgoingSleepingServiceIsStoppedNotSlept) {
   EXPECT_EQ(find(*plan, "svc-devstral")->frees_mib, 600);
 }
 
+// A service of the mode being left that is already asleep stays asleep (where the switch puts
+// a running one); so a switch resumed after a crash, which finds what it had slept asleep, plans
+// what the uninterrupted switch would have left.
+TEST(ModePlan, OutgoingSleepingServiceOfTheModeBeingLeftStaysAsleep) {
+  const auto cfg = worked_example();
+  PlanInput in{&cfg, "rag", {{"svc-devstral", {ServiceState::sleeping, 600, std::nullopt, std::nullopt}}}, 20000, 512};
+  in.leaving = {"svc-embed", "svc-devstral"};
+  const auto plan = plan_mode_switch(in);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(find(*plan, "svc-devstral"), nullptr);
+  // The same service running is slept: both ways it ends asleep.
+  in.observed["svc-devstral"] = running(10000);
+  const auto running_plan = plan_mode_switch(in);
+  ASSERT_TRUE(running_plan);
+  EXPECT_EQ(find(*running_plan, "svc-devstral")->action, StepAction::sleep);
+}
+
 TEST(ModePlan, DependenciesStartFirstAndAreReportedW11W12) {
   auto cfg = worked_example();
   cfg.services[2].depends_on = {"svc-orphan"};  // rag-llm depends on svc-orphan (not in rag)

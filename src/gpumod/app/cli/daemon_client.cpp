@@ -101,6 +101,17 @@ util::Result<json> ping(DaemonClient& client) {
   }
 }
 
+// A daemon serving another configuration root is not ours to use (conflict).
+util::Status serves_root(const json& ping_answer, const fs::path& root) {
+  const std::string served = ping_answer.value("config_root", "");
+  std::error_code ec;
+  if (!served.empty() && fs::weakly_canonical(served, ec) != fs::weakly_canonical(root, ec)) {
+    return util::fail(util::ErrorCode::conflict, "the running daemon serves the configuration at " + served +
+                                                     ", not " + root.string() + "; stop it first: gpumod daemon stop");
+  }
+  return {};
+}
+
 // Starts `gpumod daemon run` for the configuration in the background and waits for it to answer.
 util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs::path& root) {
   std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
@@ -158,13 +169,7 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
   auto client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
   auto answer = ping(*client);
   if (answer) {
-    const std::string served = answer->value("config_root", "");
-    std::error_code ec;
-    if (!served.empty() && fs::weakly_canonical(served, ec) != fs::weakly_canonical(*root, ec)) {
-      return util::fail(util::ErrorCode::conflict, "the running daemon serves the configuration at " + served +
-                                                       ", not " + root->string() +
-                                                       "; stop it first: gpumod daemon stop");
-    }
+    if (auto st = serves_root(*answer, *root); !st) return std::unexpected(st.error());
     const std::string served_fingerprint = answer->value("config_fingerprint", "");
     if (served_fingerprint.empty() || served_fingerprint == infra::config::config_fingerprint(*root)) {
       return std::move(*client);
@@ -190,6 +195,9 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     if (!cfg) return std::unexpected(cfg.error());
     auto started = start_daemon(ctx, *client, *root);
     if (!started) return std::unexpected(started.error());
+    // The daemon that answers may be another client's, started at the same moment for another
+    // configuration: the same check as for a daemon found running.
+    if (auto st = serves_root(*started, *root); !st) return std::unexpected(st.error());
     return std::move(*client);
   }
   if (answer.error().code == util::ErrorCode::unavailable) {
