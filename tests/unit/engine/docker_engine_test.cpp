@@ -8,12 +8,15 @@
 
 #include <filesystem>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "gpumod/core/config.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/identity.hpp"
+#include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "support/child_process.hpp"
@@ -94,6 +97,37 @@ struct DockerEngineFixture : ::testing::Test {
     return nullptr;
   }
 };
+
+// Regression: Docker publishes a container's port through docker-proxy (a root process outside
+// the container's process tree) or a NAT rule; the engine's W14 check (the port must be answered
+// by the process gpumod started) refused every such container. Here the listener is likewise
+// outside the container's tree: the "container" starts the server in a subshell that exits.
+TEST_F(DockerEngineFixture, APortPublishedByAProcessOutsideTheContainerIsAccepted) {
+  docker.add_image("gpumod-test/proxied:1",
+                   {"/bin/sh", "-c", "(\"$0\" --mock-flavor http --host 127.0.0.1 --port {port} &); exec sleep 600",
+                    GPUMOD_MOCK_SERVER_BIN});
+  config.services[0].unit_vars["image"] = "gpumod-test/proxied:1";
+  Engine engine(config, *store, *probe, process_spawner, settings());
+  auto r = engine.start_service("tei");
+  std::vector<int> listeners;
+  for (int i = 0; i < 100 && listeners.empty(); ++i) {
+    listeners = infra::process::listening_pids_for_port(port);
+    if (listeners.empty()) std::this_thread::sleep_for(20ms);
+  }
+  // The server this test started, orphaned by design: killed by pid however the test ends.
+  struct Reap {
+    std::vector<int>& pids;
+    ~Reap() {
+      for (const int pid : pids) ::kill(pid, SIGKILL);
+    }
+  } reap{listeners};
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->state, ServiceState::running);
+  ASSERT_FALSE(listeners.empty());
+  const int container = docker.container_pid("gpumod-tei");
+  EXPECT_NE(listeners.front(), container) << "the listener is not the container's process";
+  EXPECT_TRUE(engine.stop_service("tei"));
+}
 
 TEST_F(DockerEngineFixture, StartRunsTheContainerAndStopRemovesIt) {
   Engine engine(config, *store, *probe, process_spawner, settings());
