@@ -1,6 +1,6 @@
 // gpumod-make-model: writes a random-weight (or zero) GGUF model of a given shape, loadable by
 // llama-server (llama.cpp f535774), for measuring real memory use on a GPU machine.
-//   gpumod-make-model OUT.gguf --arch llama --layers 16 --embd 2048 --heads 32 --kv-heads 8 \
+//   gpumod-make-model OUT.gguf --arch llama --layers 16 --embd 2048 --heads 32 --kv-heads 8
 //       --ff 8192 --vocab 32064 --ctx-train 131072 --type f16 [--data zeros|random] [--seed N]
 // After writing, it reads the file back with gpumod's reader and prints the shape and the
 // estimator's figures at --check-ctx (default 4096), so a bad file is caught here.

@@ -446,36 +446,52 @@ util::Result<GgufFile> read_gguf_model(const std::string& path) {
   if (n_parts < 1 || std::stoi(m[2].str()) < 1 || std::stoi(m[2].str()) > n_parts) {
     return util::fail(util::ErrorCode::invalid_argument, "bad split file name " + path);
   }
-  GgufFile model;
+  std::vector<GgufFile> parts;
+  std::vector<std::string> names;
   for (int i = 1; i <= n_parts; ++i) {
     char part_name[32];
     std::snprintf(part_name, sizeof part_name, "-%05d-of-%05d.gguf", i, n_parts);
-    const std::string part_path = (p.parent_path() / (prefix + part_name)).string();
-    auto part = read_gguf_file(part_path);
+    names.push_back((p.parent_path() / (prefix + part_name)).string());
+    auto part = read_gguf_file(names.back());
     if (!part) {
       return std::unexpected(util::with_context(part.error(), "split part " + std::to_string(i) + " of " + std::to_string(n_parts)));
     }
-    const auto count = part->get_uint("split.count");
-    const auto no = part->get_uint("split.no");
-    if (count && *count != static_cast<std::uint64_t>(n_parts)) {
-      return util::fail(util::ErrorCode::corrupt, "GGUF " + part_path + ": split.count is " + std::to_string(*count) + ", the file name says " + std::to_string(n_parts));
+    parts.push_back(std::move(*part));
+  }
+  return combine_split_parts(std::move(parts), names);
+}
+
+util::Result<GgufFile> combine_split_parts(std::vector<GgufFile> parts, const std::vector<std::string>& names) {
+  if (parts.empty() || names.size() != parts.size()) {
+    return util::fail(util::ErrorCode::invalid_argument, "combine_split_parts: no parts, or not one name per part");
+  }
+  const auto n = static_cast<std::uint64_t>(parts.size());
+  GgufFile model;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto& part = parts[i];
+    const auto count = part.get_uint("split.count");
+    const auto no = part.get_uint("split.no");
+    if (count && *count != n) {
+      return util::fail(util::ErrorCode::corrupt, "GGUF " + names[i] + ": split.count is " + std::to_string(*count) +
+                                                      ", but the model has " + std::to_string(n) + " parts");
     }
-    if (no && *no != static_cast<std::uint64_t>(i - 1)) {
-      return util::fail(util::ErrorCode::corrupt, "GGUF " + part_path + ": split.no is " + std::to_string(*no) + ", expected " + std::to_string(i - 1));
+    if (no && *no != i) {
+      return util::fail(util::ErrorCode::corrupt, "GGUF " + names[i] + ": split.no is " + std::to_string(*no) +
+                                                      ", expected " + std::to_string(i));
     }
-    if (i == 1) {
-      model = std::move(*part);
+    if (i == 0) {
+      model = std::move(part);
       for (auto& t : model.tensors) t.split_index = 0;
       continue;
     }
-    for (auto& t : part->tensors) {
-      t.split_index = static_cast<std::uint32_t>(i - 1);
+    for (auto& t : part.tensors) {
+      t.split_index = static_cast<std::uint32_t>(i);
       model.tensors.push_back(std::move(t));
     }
-    model.file_bytes += part->file_bytes;
-    model.part_paths.push_back(part_path);
+    model.file_bytes += part.file_bytes;
   }
-  model.split_count = static_cast<std::uint32_t>(n_parts);
+  model.part_paths = names;
+  model.split_count = static_cast<std::uint32_t>(n);
   return model;
 }
 

@@ -88,4 +88,10 @@ util::Result<GgufFile> read_gguf_file(const std::string& path);
 // (name-0000k-of-0000n.gguf, all parts in the same folder).
 util::Result<GgufFile> read_gguf_model(const std::string& path);
 
+// Joins the parts of a split model, read separately and given in order, into one: the tensors of
+// part i get split_index i, file sizes add up, part_paths = names. Each part's split.count and
+// split.no, when present, must agree with its place (corrupt otherwise, naming the part).
+// Used for local parts (read_gguf_model) and for remote ones (Hugging Face by Range).
+util::Result<GgufFile> combine_split_parts(std::vector<GgufFile> parts, const std::vector<std::string>& names);
+
 }  // namespace gpumod::infra::gguf

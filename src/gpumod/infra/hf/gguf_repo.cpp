@@ -112,38 +112,6 @@ const GgufQuant* find_quant(const GgufListing& listing, std::string_view quant_o
   return nullptr;
 }
 
-util::Result<gguf::GgufFile> combine_gguf_parts(std::vector<gguf::GgufFile> parts, std::string_view name) {
-  if (parts.empty()) return util::fail(util::ErrorCode::invalid_argument, "no GGUF parts for " + std::string(name));
-  const auto n = static_cast<std::uint64_t>(parts.size());
-  gguf::GgufFile model;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    auto& part = parts[i];
-    const auto count = part.get_uint("split.count");
-    const auto no = part.get_uint("split.no");
-    if (n > 1 && count && *count != n) {
-      return util::fail(util::ErrorCode::corrupt, std::string(name) + " part " + std::to_string(i + 1) +
-                                                      ": split.count is " + std::to_string(*count) + ", the repo has " +
-                                                      std::to_string(n) + " parts");
-    }
-    if (n > 1 && no && *no != i) {
-      return util::fail(util::ErrorCode::corrupt, std::string(name) + " part " + std::to_string(i + 1) +
-                                                      ": split.no is " + std::to_string(*no));
-    }
-    if (i == 0) {
-      model = std::move(part);
-      for (auto& t : model.tensors) t.split_index = 0;
-      continue;
-    }
-    for (auto& t : part.tensors) {
-      t.split_index = static_cast<std::uint32_t>(i);
-      model.tensors.push_back(std::move(t));
-    }
-    model.file_bytes += part.file_bytes;
-  }
-  model.split_count = static_cast<std::uint32_t>(n);
-  return model;
-}
-
 util::Result<RemoteGguf> read_remote_gguf(HubClient& hub, std::string_view repo, std::string_view commit,
                                           const GgufQuant& quant) {
   if (quant.missing_parts > 0) {
@@ -152,18 +120,19 @@ util::Result<RemoteGguf> read_remote_gguf(HubClient& hub, std::string_view repo,
   }
   RemoteGguf out;
   std::vector<gguf::GgufFile> parts;
+  std::vector<std::string> names;
   for (const auto& f : quant.parts) {
+    names.push_back(std::string(repo) + "/" + f.path);
     HttpByteSource src(hub, std::string(repo), std::string(commit), f.path, f.size);
     auto g = gguf::read_gguf(src);
     out.bytes_fetched += src.bytes_fetched();
-    if (!g) return std::unexpected(util::with_context(g.error(), std::string(repo) + "/" + f.path));
+    if (!g) return std::unexpected(util::with_context(g.error(), names.back()));
     parts.push_back(std::move(*g));
     out.file_bytes += f.size;
   }
-  auto model = combine_gguf_parts(std::move(parts), quant.name);
+  auto model = gguf::combine_split_parts(std::move(parts), names);
   if (!model) return std::unexpected(model.error());
   out.file = std::move(*model);
-  for (const auto& f : quant.parts) out.file.part_paths.push_back(std::string(repo) + "/" + f.path);
   return out;
 }
 

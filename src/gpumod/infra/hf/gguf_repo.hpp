@@ -50,7 +50,5 @@ struct RemoteGguf {
 util::Result<RemoteGguf> read_remote_gguf(HubClient& hub, std::string_view repo, std::string_view commit,
                                           const GgufQuant& quant);
 
-// Combines parts read separately (part 1 first) into one model, checking split.no/split.count.
-util::Result<gguf::GgufFile> combine_gguf_parts(std::vector<gguf::GgufFile> parts, std::string_view name);
 
 }  // namespace gpumod::infra::hf
