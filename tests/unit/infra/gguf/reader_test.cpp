@@ -302,6 +302,34 @@ TEST(GgufReader, SplitModelReadsAllParts) {
   EXPECT_NE(missing.error().message.find("split part 3 of 3"), std::string::npos);
 }
 
+// Parts out of place (a part of another split, or in the wrong order) are named, not merged.
+TEST(GgufReader, SplitPartsThatDisagreeWithTheirPlaceAreCorrupt) {
+  TempDir dir;
+  for (int i = 0; i < 2; ++i) {
+    auto meta = small_metadata();
+    meta.push_back(meta_u32("split.no", static_cast<std::uint32_t>(1 - i)));  // swapped
+    meta.push_back(meta_u32("split.count", 2));
+    const std::vector<TensorSpec> tensors{{"t" + std::to_string(i), core::ggml_id::f16, {64}}};
+    ASSERT_TRUE(write_gguf(dir.file("m-0000" + std::to_string(i + 1) + "-of-00002.gguf"), meta, tensors));
+  }
+  auto swapped = read_gguf_model(dir.file("m-00001-of-00002.gguf"));
+  ASSERT_FALSE(swapped);
+  EXPECT_EQ(swapped.error().code, util::ErrorCode::corrupt);
+  EXPECT_NE(swapped.error().message.find("m-00001-of-00002.gguf: split.no is 1, expected 0"), std::string::npos)
+      << swapped.error().message;
+
+  auto meta = small_metadata();
+  meta.push_back(meta_u32("split.no", 0));
+  meta.push_back(meta_u32("split.count", 5));
+  const std::vector<TensorSpec> one{{"t", core::ggml_id::f16, {64}}};
+  ASSERT_TRUE(write_gguf(dir.file("x-00001-of-00001.gguf"), meta, one));
+  auto counted = read_gguf_model(dir.file("x-00001-of-00001.gguf"));
+  ASSERT_FALSE(counted);
+  EXPECT_NE(counted.error().message.find("split.count is 5, but the model has 1 parts"), std::string::npos)
+      << counted.error().message;
+  EXPECT_FALSE(combine_split_parts({}, {}));
+}
+
 TEST(GgufReader, FileErrors) {
   auto missing = read_gguf_file("/nonexistent/x.gguf");
   ASSERT_FALSE(missing);
