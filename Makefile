@@ -4,10 +4,10 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 GPUMOD = $(BUILD)/bin/gpumod
 
-# Debian 12 packages gpumod needs to build and test.
+# Debian 12 packages gpumod needs to build and test (dbus-daemon: a private bus for the sd-bus tests).
 DEB_PACKAGES = g++ cmake make pkg-config ccache libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
   libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
-  libbenchmark-dev libsystemd-dev
+  libbenchmark-dev libsystemd-dev dbus-daemon
 
 .PHONY: all deps configure build run test bench clean
 

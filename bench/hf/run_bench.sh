@@ -10,6 +10,6 @@ g++ -std=c++23 -O2 -I"$root/src" -I"$root/tests" $(pkg-config --cflags cpp-httpl
   "$root/bench/hf/quants_bench.cpp" "$root/tests/support/fake_hub.cpp" \
   "$build"/src/libgpumod_engine.a "$build"/src/libgpumod_drivers.a "$build"/src/libgpumod_infra.a \
   "$build"/src/libgpumod_core.a "$build"/src/libgpumod_util.a \
-  $(pkg-config --libs cpp-httplib) -lfmt -lyaml-cpp -lsqlite3 -lpthread -ldl \
-  $(pkg-config --libs libsystemd 2>/dev/null || true) -o "$out/quants_bench"
+  $(pkg-config --libs cpp-httplib) -lfmt -lyaml-cpp -lsqlite3 -lpthread -ldl -lcrypto \
+  -o "$out/quants_bench"
 "$out/quants_bench"

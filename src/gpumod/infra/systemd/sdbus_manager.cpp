@@ -1,6 +1,9 @@
 // The sd-bus backend: org.freedesktop.systemd1 on the user bus, one connection, every call with
-// an explicit timeout. Built only with libsystemd (GPUMOD_HAVE_SDBUS); otherwise
+// an explicit timeout. Built only with libsystemd's header (GPUMOD_HAVE_SDBUS); otherwise
 // open_sdbus_manager reports unavailable and the systemctl backend is used.
+// libsystemd.so.0 is opened (dlopen) the first time a manager is opened, not linked: a link would
+// load it and the six libraries it needs into every gpumod process (about 0.6 ms of each CLI
+// command's start), and gpumod could not start at all where it is absent (a slim container).
 #include "gpumod/infra/systemd/detail.hpp"
 
 #include <fmt/format.h>
@@ -8,9 +11,12 @@
 #ifdef GPUMOD_HAVE_SDBUS
 #include <systemd/sd-bus.h>
 
+#include <dlfcn.h>
+
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 
 #include "gpumod/infra/systemd/unit.hpp"
@@ -31,22 +37,79 @@ namespace {
 
 using util::ErrorCode;
 
+// The functions used, resolved from libsystemd.so.0 once.
+struct SdBusLib {
+  decltype(&::sd_bus_flush_close_unref) bus_flush_close_unref = nullptr;
+  decltype(&::sd_bus_message_unref) bus_message_unref = nullptr;
+  decltype(&::sd_bus_error_free) bus_error_free = nullptr;
+  decltype(&::sd_bus_message_append) bus_message_append = nullptr;
+  decltype(&::sd_bus_message_read) bus_message_read = nullptr;
+  decltype(&::sd_bus_message_read_basic) bus_message_read_basic = nullptr;
+  decltype(&::sd_bus_message_new_method_call) bus_message_new_method_call = nullptr;
+  decltype(&::sd_bus_message_set_auto_start) bus_message_set_auto_start = nullptr;
+  decltype(&::sd_bus_call) bus_call = nullptr;
+  decltype(&::sd_bus_message_enter_container) bus_message_enter_container = nullptr;
+  decltype(&::sd_bus_new) bus_new = nullptr;
+  decltype(&::sd_bus_set_address) bus_set_address = nullptr;
+  decltype(&::sd_bus_set_bus_client) bus_set_bus_client = nullptr;
+  decltype(&::sd_bus_set_method_call_timeout) bus_set_method_call_timeout = nullptr;
+  decltype(&::sd_bus_start) bus_start = nullptr;
+};
+
+const SdBusLib* g_sd = nullptr;  // set once by load_sdbus(); managers exist only after it succeeded
+
+util::Status load_sdbus() {
+  static std::once_flag once;
+  static SdBusLib lib;
+  static std::string failure;
+  std::call_once(once, [] {
+    void* handle = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* e = ::dlerror();
+      failure = std::string("cannot load libsystemd.so.0: ") + (e ? e : "unknown error");
+      return;
+    }
+    const auto resolve = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(handle, name));
+      if (fn == nullptr && failure.empty()) failure = std::string("libsystemd.so.0 lacks ") + name;
+    };
+    resolve(lib.bus_flush_close_unref, "sd_bus_flush_close_unref");
+    resolve(lib.bus_message_unref, "sd_bus_message_unref");
+    resolve(lib.bus_error_free, "sd_bus_error_free");
+    resolve(lib.bus_message_append, "sd_bus_message_append");
+    resolve(lib.bus_message_read, "sd_bus_message_read");
+    resolve(lib.bus_message_read_basic, "sd_bus_message_read_basic");
+    resolve(lib.bus_message_new_method_call, "sd_bus_message_new_method_call");
+    resolve(lib.bus_message_set_auto_start, "sd_bus_message_set_auto_start");
+    resolve(lib.bus_call, "sd_bus_call");
+    resolve(lib.bus_message_enter_container, "sd_bus_message_enter_container");
+    resolve(lib.bus_new, "sd_bus_new");
+    resolve(lib.bus_set_address, "sd_bus_set_address");
+    resolve(lib.bus_set_bus_client, "sd_bus_set_bus_client");
+    resolve(lib.bus_set_method_call_timeout, "sd_bus_set_method_call_timeout");
+    resolve(lib.bus_start, "sd_bus_start");
+    if (failure.empty()) g_sd = &lib;
+  });
+  if (g_sd == nullptr) return util::fail(ErrorCode::unavailable, failure);
+  return {};
+}
+
 constexpr const char* k_dest = "org.freedesktop.systemd1";
 constexpr const char* k_manager_path = "/org/freedesktop/systemd1";
 constexpr const char* k_manager_iface = "org.freedesktop.systemd1.Manager";
 
 struct BusDeleter {
-  void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+  void operator()(sd_bus* bus) const { g_sd->bus_flush_close_unref(bus); }
 };
 struct MessageDeleter {
-  void operator()(sd_bus_message* m) const { sd_bus_message_unref(m); }
+  void operator()(sd_bus_message* m) const { g_sd->bus_message_unref(m); }
 };
 using BusPtr = std::unique_ptr<sd_bus, BusDeleter>;
 using MessagePtr = std::unique_ptr<sd_bus_message, MessageDeleter>;
 
 struct ErrorGuard {
   sd_bus_error error = SD_BUS_ERROR_NULL;
-  ~ErrorGuard() { sd_bus_error_free(&error); }
+  ~ErrorGuard() { g_sd->bus_error_free(&error); }
 };
 
 std::uint64_t to_usec(std::chrono::milliseconds ms) {
@@ -103,10 +166,10 @@ class SdBusSystemdManager final : public SystemdManager {
     };
     // LoadUnit (not GetUnit): also answers for units that are not loaded right now.
     auto reply = call(k_manager_path, k_manager_iface, "LoadUnit", deadline, "LoadUnit " + unit,
-                      [&](sd_bus_message* m) { return sd_bus_message_append(m, "s", unit.c_str()); });
+                      [&](sd_bus_message* m) { return g_sd->bus_message_append(m, "s", unit.c_str()); });
     if (!reply) return std::unexpected(reply.error());
     const char* path_c = nullptr;
-    if (int r = sd_bus_message_read(reply->get(), "o", &path_c); r < 0 || path_c == nullptr) {
+    if (int r = g_sd->bus_message_read(reply->get(), "o", &path_c); r < 0 || path_c == nullptr) {
       return util::fail(ErrorCode::corrupt, "LoadUnit " + unit + ": bad reply");
     }
     const std::string path = path_c;
@@ -121,7 +184,7 @@ class SdBusSystemdManager final : public SystemdManager {
       auto v = get_property(path, p.iface, p.name, 's', left(), unit);
       if (!v) return std::unexpected(v.error());
       const char* str = nullptr;
-      if (sd_bus_message_read_basic(v->get(), 's', &str) < 0 || str == nullptr) {
+      if (g_sd->bus_message_read_basic(v->get(), 's', &str) < 0 || str == nullptr) {
         return util::fail(ErrorCode::corrupt, fmt::format("{} {}: bad reply", unit, p.name));
       }
       *p.out = str;
@@ -137,11 +200,11 @@ class SdBusSystemdManager final : public SystemdManager {
       int r = 0;
       if (p.type == 'u') {
         std::uint32_t u = 0;
-        r = sd_bus_message_read_basic(v->get(), 'u', &u);
+        r = g_sd->bus_message_read_basic(v->get(), 'u', &u);
         *p.out = static_cast<int>(u);
       } else {
         std::int32_t i = 0;
-        r = sd_bus_message_read_basic(v->get(), 'i', &i);
+        r = g_sd->bus_message_read_basic(v->get(), 'i', &i);
         *p.out = i;
       }
       if (r < 0) return util::fail(ErrorCode::corrupt, fmt::format("{} {}: bad reply", unit, p.name));
@@ -170,7 +233,7 @@ class SdBusSystemdManager final : public SystemdManager {
     std::lock_guard lock(m_mutex);
     auto r = call(k_manager_path, k_manager_iface, method, deadline,
                   fmt::format("{} {}", method, unit), [&](sd_bus_message* m) {
-                    return sd_bus_message_append(m, "ss", unit.c_str(), "replace");
+                    return g_sd->bus_message_append(m, "ss", unit.c_str(), "replace");
                   });
     if (!r) return std::unexpected(r.error());
     return {};
@@ -184,17 +247,17 @@ class SdBusSystemdManager final : public SystemdManager {
       return util::fail(ErrorCode::timeout, what + ": the deadline passed");
     }
     sd_bus_message* raw = nullptr;
-    int r = sd_bus_message_new_method_call(m_bus.get(), &raw, k_dest, path.c_str(), iface, member);
+    int r = g_sd->bus_message_new_method_call(m_bus.get(), &raw, k_dest, path.c_str(), iface, member);
     MessagePtr m(raw);
     if (r < 0) return util::fail(ErrorCode::internal, fmt::format("{}: {}", what, std::strerror(-r)));
     // Never let the bus start systemd on demand: it is there or it is not.
-    (void)sd_bus_message_set_auto_start(m.get(), 0);
+    (void)g_sd->bus_message_set_auto_start(m.get(), 0);
     if (r = append(m.get()); r < 0) {
       return util::fail(ErrorCode::internal, fmt::format("{}: {}", what, std::strerror(-r)));
     }
     ErrorGuard error;
     sd_bus_message* reply = nullptr;
-    r = sd_bus_call(m_bus.get(), m.get(), to_usec(deadline), &error.error, &reply);
+    r = g_sd->bus_call(m_bus.get(), m.get(), to_usec(deadline), &error.error, &reply);
     MessagePtr reply_ptr(reply);
     if (r < 0) return std::unexpected(bus_error(what, r, error.error));
     return reply_ptr;
@@ -207,10 +270,10 @@ class SdBusSystemdManager final : public SystemdManager {
                                         const std::string& unit) {
     const std::string what = fmt::format("reading {} of {}", name, unit);
     auto reply = call(path, "org.freedesktop.DBus.Properties", "Get", deadline, what,
-                      [&](sd_bus_message* m) { return sd_bus_message_append(m, "ss", iface, name); });
+                      [&](sd_bus_message* m) { return g_sd->bus_message_append(m, "ss", iface, name); });
     if (!reply) return reply;
     const char contents[2] = {type, '\0'};
-    if (sd_bus_message_enter_container(reply->get(), 'v', contents) < 0) {
+    if (g_sd->bus_message_enter_container(reply->get(), 'v', contents) < 0) {
       return util::fail(ErrorCode::corrupt, what + ": unexpected type");
     }
     return reply;
@@ -237,20 +300,21 @@ util::Result<std::unique_ptr<SystemdManager>> open_sdbus_manager(
                       "no user bus (DBUS_SESSION_BUS_ADDRESS is unset and there is no "
                       "/run/user/<uid>/bus)");
   }
+  if (auto loaded = load_sdbus(); !loaded) return std::unexpected(loaded.error());
   sd_bus* raw = nullptr;
-  int r = sd_bus_new(&raw);
+  int r = g_sd->bus_new(&raw);
   BusPtr bus(raw);
   if (r < 0) return util::fail(ErrorCode::internal, fmt::format("sd_bus_new: {}", std::strerror(-r)));
   const auto fail_with = [&](std::string_view step, int rc) {
     return util::fail(ErrorCode::unavailable, fmt::format("user bus {}: {}: {}", address, step,
                                                           std::strerror(-rc)));
   };
-  if (r = sd_bus_set_address(bus.get(), address.c_str()); r < 0) return fail_with("address", r);
-  if (r = sd_bus_set_bus_client(bus.get(), 1); r < 0) return fail_with("client mode", r);
-  if (r = sd_bus_set_method_call_timeout(bus.get(), to_usec(probe_deadline)); r < 0) {
+  if (r = g_sd->bus_set_address(bus.get(), address.c_str()); r < 0) return fail_with("address", r);
+  if (r = g_sd->bus_set_bus_client(bus.get(), 1); r < 0) return fail_with("client mode", r);
+  if (r = g_sd->bus_set_method_call_timeout(bus.get(), to_usec(probe_deadline)); r < 0) {
     return fail_with("timeout", r);
   }
-  if (r = sd_bus_start(bus.get()); r < 0) return fail_with("connect", r);
+  if (r = g_sd->bus_start(bus.get()); r < 0) return fail_with("connect", r);
 
   auto manager = std::make_unique<SdBusSystemdManager>(std::move(bus), std::move(journalctl_path),
                                                        env_fix);
