@@ -1,6 +1,9 @@
 #include "gpumod/infra/config/files.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <optional>
 #include <system_error>
 
 #include "gpumod/util/strings.hpp"
@@ -25,9 +28,13 @@ std::string relative_text(const fs::path& root, const fs::path& path) {
   return rel.generic_string();
 }
 
-bool is_regular(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);  // follows a symlinked file
+// One stat() (following a symlinked file): a regular file is listed with its size and time,
+// which config_fingerprint hashes without asking again.
+std::optional<ConfigFile> regular(ConfigFileKind kind, const fs::path& root, const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return ConfigFile{kind, p, relative_text(root, p), static_cast<std::int64_t>(st.st_size),
+                    static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
 void list_dir(const fs::path& root, const fs::path& dir, bool recursive, ConfigFileKind kind,
@@ -52,9 +59,8 @@ void list_dir(const fs::path& root, const fs::path& dir, bool recursive, ConfigF
         if (!name.empty() && name.front() == '.') it.disable_recursion_pending();
         continue;
       }
-      if (is_config_file_name(name) && is_regular(it->path())) {
-        found.push_back({kind, it->path(), relative_text(root, it->path())});
-      }
+      if (!is_config_file_name(name)) continue;
+      if (auto f = regular(kind, root, it->path())) found.push_back(std::move(*f));
     }
     if (ec) out.problems.push_back({relative_text(root, dir), ec.message()});
   } else {
@@ -65,9 +71,8 @@ void list_dir(const fs::path& root, const fs::path& dir, bool recursive, ConfigF
     }
     for (; it != fs::directory_iterator(); it.increment(ec)) {
       const auto name = it->path().filename().string();
-      if (is_config_file_name(name) && is_regular(it->path())) {
-        found.push_back({kind, it->path(), relative_text(root, it->path())});
-      }
+      if (!is_config_file_name(name)) continue;
+      if (auto f = regular(kind, root, it->path())) found.push_back(std::move(*f));
     }
     if (ec) out.problems.push_back({relative_text(root, dir), ec.message()});
   }
@@ -79,8 +84,7 @@ void list_dir(const fs::path& root, const fs::path& dir, bool recursive, ConfigF
 
 ConfigFileList list_config_files(const fs::path& root) {
   ConfigFileList out;
-  const auto settings = root / "gpumod.yaml";
-  if (is_regular(settings)) out.files.push_back({ConfigFileKind::settings, settings, "gpumod.yaml"});
+  if (auto f = regular(ConfigFileKind::settings, root, root / "gpumod.yaml")) out.files.push_back(std::move(*f));
   list_dir(root, root / "presets", true, ConfigFileKind::preset, out);
   list_dir(root, root / "modes", false, ConfigFileKind::mode, out);
   return out;

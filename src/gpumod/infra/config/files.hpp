@@ -4,6 +4,7 @@
 // Thread-safety: reads the file system; no shared state.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -17,6 +18,8 @@ struct ConfigFile {
   ConfigFileKind kind = ConfigFileKind::preset;
   std::filesystem::path path;  // absolute (or as given by root)
   std::string relative;        // to the root, with '/' ("presets/llm/nemotron.yaml")
+  std::int64_t size_bytes = -1;      // from the one stat() made while listing
+  std::int64_t modified_ns = -1;     // st_mtim, nanoseconds since the epoch
 };
 
 // A folder that could not be read.

@@ -88,14 +88,10 @@ std::string config_fingerprint(const fs::path& root) {
   Fnv1a hash;
   hash.add(root.string());
   const auto list = list_config_files(root);
-  for (const auto& file : list.files) {
-    std::error_code ec;
+  for (const auto& file : list.files) {  // sizes and times come from the listing's one stat()
     hash.add(file.relative);
-    const auto size = fs::file_size(file.path, ec);
-    hash.add(ec ? std::int64_t{-1} : static_cast<std::int64_t>(size));
-    const auto mtime = fs::last_write_time(file.path, ec);
-    hash.add(ec ? std::int64_t{-1}
-                : static_cast<std::int64_t>(mtime.time_since_epoch().count()));
+    hash.add(file.size_bytes);
+    hash.add(file.modified_ns);
   }
   for (const auto& problem : list.problems) hash.add(problem.relative + problem.message);
   return hash.hex();
