@@ -298,6 +298,38 @@ TEST_F(RuntimeDaemonTest, ASleepingServiceWokenOutsideGpumodIsSeenRunning) {
   EXPECT_EQ(ev.find("woken outside"), ev.rfind("woken outside")) << ev;
 }
 
+// A daemon started from an older gpumod (the file was rebuilt or upgraded since) runs old code:
+// a read-only command says so, the next command that changes something restarts the daemon from
+// the new file, and the services keep running.
+TEST_F(RuntimeDaemonTest, ARebuiltGpumodRestartsTheDaemonAndKeepsItsServices) {
+  add_preset({.id = "emb", .vram_mib = 1200});
+  ASSERT_EQ(gpumod({"service", "start", "emb"}).exit_code, 0);
+  const int first_daemon = daemon_pid();
+  const int pid = service("emb")["pid"].get<int>();
+
+  const auto copy = runner.home() / "bin" / "gpumod";
+  fs::create_directories(copy.parent_path());
+  fs::copy_file(GPUMOD_BIN, copy);
+  runner.set_binary(copy);
+
+  auto r = gpumod({"status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("note: the gpumod program was rebuilt or upgraded since the daemon started"));
+  EXPECT_EQ(daemon_pid(), first_daemon) << "a read-only command does not restart it";
+
+  r = gpumod({"service", "start", "emb"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the gpumod program was rebuilt or upgraded since the daemon started; "
+                               "restarting the daemon to apply it (services keep running)"));
+  const int second_daemon = daemon_pid();
+  EXPECT_NE(second_daemon, first_daemon);
+  EXPECT_FALSE(pid_alive(first_daemon));
+  EXPECT_EQ(fs::read_symlink("/proc/" + std::to_string(second_daemon) + "/exe"), copy);
+  EXPECT_EQ(service("emb")["pid"], pid) << "re-adopted, not restarted";
+  r = gpumod({"status", "--json"});
+  EXPECT_THAT(r.err, Not(HasSubstr("note:")));
+}
+
 TEST_F(RuntimeDaemonTest, HealthMonitorRestartsAServiceWhoseProcessWasKilled) {
   write_settings("health_interval_ms: 100\n");
   add_preset({.id = "emb", .vram_mib = 1200});

@@ -40,7 +40,7 @@ GpumodRunner::~GpumodRunner() {
 }
 
 RunResult GpumodRunner::run(const std::vector<std::string>& args, int deadline_ms) const {
-  std::vector<std::string> argv{GPUMOD_BIN};
+  std::vector<std::string> argv{m_binary.empty() ? std::string(GPUMOD_BIN) : m_binary.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   util::CaptureOptions opts;
   opts.deadline = std::chrono::milliseconds(deadline_ms);

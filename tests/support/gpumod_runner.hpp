@@ -27,10 +27,13 @@ class GpumodRunner {
   std::filesystem::path state_dir() const { return m_home / "state"; }
   std::filesystem::path ledger_dir() const { return m_home / "simgpu"; }
   std::map<std::string, std::string>& env() { return m_env; }
+  // Runs another gpumod file from now on (a copy: a "rebuilt" gpumod); empty = the build's.
+  void set_binary(std::filesystem::path binary) { m_binary = std::move(binary); }
 
  private:
   std::filesystem::path m_home;
   std::map<std::string, std::string> m_env;
+  std::filesystem::path m_binary;
 };
 
 std::filesystem::path source_dir();

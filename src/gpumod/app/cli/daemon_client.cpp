@@ -171,21 +171,27 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
   if (answer) {
     if (auto st = serves_root(*answer, *root); !st) return std::unexpected(st.error());
     const std::string served_fingerprint = answer->value("config_fingerprint", "");
-    if (served_fingerprint.empty() || served_fingerprint == infra::config::config_fingerprint(*root)) {
-      return std::move(*client);
-    }
+    const bool config_changed =
+        !served_fingerprint.empty() && served_fingerprint != infra::config::config_fingerprint(*root);
+    // A daemon started from another gpumod file (rebuilt or upgraded since) runs old code.
+    const std::string served_binary = answer->value("binary", "");
+    const bool binary_changed = !served_binary.empty() && served_binary != binary_identity();
+    if (!config_changed && !binary_changed) return std::move(*client);
+    const std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed"
+                             : config_changed                 ? "the configuration changed"
+                                                              : "the gpumod program was rebuilt or upgraded";
     // Edited since the daemon loaded it: a broken file is reported here (file:line) and the daemon
-    // keeps what it has; a valid one takes effect through a daemon restart, which re-adopts the
-    // running services (nothing is stopped).
+    // keeps what it has; a valid one (or a new gpumod) takes effect through a daemon restart,
+    // which re-adopts the running services (nothing is stopped).
     if (!autostart) {  // read-only: answer from the running daemon, and say so
-      ctx.err() << "gpumod: note: the configuration changed since the daemon started; the next "
-                   "command that changes something checks it and restarts the daemon to apply it\n";
+      ctx.err() << "gpumod: note: " << what << " since the daemon started; the next command that changes "
+                   "something restarts the daemon to apply it\n";
       return std::move(*client);
     }
     auto cfg = ctx.config();
     if (!cfg) return std::unexpected(cfg.error());
-    ctx.err() << "gpumod: the configuration changed since the daemon started; restarting the daemon to "
-                 "apply it (services keep running)\n";
+    ctx.err() << "gpumod: " << what << " since the daemon started; restarting the daemon to apply it "
+                 "(services keep running)\n";
     if (auto st = stop_daemon(std::move(*client), false, k_start_wait); !st) return std::unexpected(st.error());
     client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
     answer = util::fail(util::ErrorCode::unavailable, "restarting");

@@ -109,13 +109,15 @@ struct Api {
   std::string config_root;
   std::string config_fingerprint;  // of the files as they were when the daemon loaded them
   std::function<void(bool with_services)> shutdown;
+  std::string binary = binary_identity();  // the gpumod file this daemon runs
 
   void install(httplib::Server& svr) {
     svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
       reply(res, json{{"pid", ::getpid()},
                       {"version", GPUMOD_VERSION},
                       {"config_root", config_root},
-                      {"config_fingerprint", config_fingerprint}});
+                      {"config_fingerprint", config_fingerprint},
+                      {"binary", binary}});
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();

@@ -1,7 +1,9 @@
 #include "gpumod/app/daemon/paths.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -23,6 +25,13 @@ fs::path daemon_runtime_dir() {
 
 fs::path daemon_socket_path() { return daemon_runtime_dir() / "daemon.sock"; }
 fs::path daemon_lock_path() { return daemon_runtime_dir() / "daemon.lock"; }
+
+std::string binary_identity() {
+  struct stat st {};
+  if (::stat("/proc/self/exe", &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+}
 
 fs::path state_dir() {
   if (auto d = env_or_empty("XDG_STATE_HOME"); !d.empty()) return fs::path(d) / "gpumod";
