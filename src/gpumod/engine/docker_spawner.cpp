@@ -172,4 +172,16 @@ std::optional<ExitInfo> DockerSpawner::wait_exit(const ProcessIdentity& identity
   return ExitInfo{};
 }
 
+util::Result<std::filesystem::path> docker_socket_from_host(std::string_view docker_host) {
+  if (docker_host.empty()) return std::filesystem::path(k_docker_socket);
+  constexpr std::string_view k_unix = "unix://";
+  if (docker_host.starts_with(k_unix)) {
+    const std::filesystem::path p(std::string(docker_host.substr(k_unix.size())));
+    if (p.is_absolute() && p.has_filename()) return p;
+  }
+  return util::fail(util::ErrorCode::invalid_argument,
+                    "DOCKER_HOST=" + std::string(docker_host) +
+                        ": gpumod reaches Docker over its Unix socket only (unix:///path/to/docker.sock)");
+}
+
 }  // namespace gpumod::engine

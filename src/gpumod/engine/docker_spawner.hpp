@@ -35,6 +35,11 @@ namespace gpumod::engine {
 
 inline constexpr const char* k_docker_socket = "/var/run/docker.sock";
 
+// The Docker Engine API socket from DOCKER_HOST as the docker CLI reads it: "" -> the default
+// socket; "unix:///abs/path" -> that path. Anything else (tcp://, ssh://, a relative path) is
+// invalid_argument: gpumod talks to Docker over its Unix socket only.
+util::Result<std::filesystem::path> docker_socket_from_host(std::string_view docker_host);
+
 struct DockerSpawnerSettings {
   // The socket the API factory connects to, for error messages (missing / not writable); empty
   // when the API is reached otherwise (a TCP test server).

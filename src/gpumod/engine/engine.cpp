@@ -87,8 +87,9 @@ Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::G
   drivers::DockerDriver::ClientFactory docker_api = settings.docker_api;
   DockerSpawnerSettings docker_settings;
   if (!docker_api) {
-    docker_api = [] { return infra::http::make_unix_client(k_docker_socket); };
-    docker_settings.socket = k_docker_socket;
+    const std::filesystem::path socket = settings.docker_socket.empty() ? k_docker_socket : settings.docker_socket;
+    docker_api = [socket] { return infra::http::make_unix_client(socket); };
+    docker_settings.socket = socket;
   }
   drivers[core::DriverKind::docker] = std::make_unique<drivers::DockerDriver>(docker_api);
   for (const auto& svc : config.services) {

@@ -73,8 +73,10 @@ struct EngineSettings {
   infra::process::ProcessSpawner* systemd_spawner = nullptr;
   std::string systemd_unavailable = "no systemd user session";
   // The Docker Engine API for `driver: docker` services (called for a client per use; must be
-  // callable concurrently). Empty: the real one, HTTP over /var/run/docker.sock.
+  // callable concurrently). Empty: the real one, HTTP over docker_socket.
   std::function<std::unique_ptr<infra::http::HttpClient>()> docker_api;
+  // The Docker Engine API socket (the daemon sets it from DOCKER_HOST); empty: /var/run/docker.sock.
+  std::filesystem::path docker_socket;
 };
 
 struct ServiceView {

@@ -275,5 +275,19 @@ TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
   EXPECT_EQ(rc, 0) << "1: not unavailable, 2: no permission text, 3: no hint, 10: setuid failed";
 }
 
+// DOCKER_HOST as the docker CLI reads it: unset = the default socket, unix:// = that socket,
+// anything else is refused with what gpumod needs.
+TEST(DockerSocketFromHost, UnixSocketsOnly) {
+  EXPECT_EQ(docker_socket_from_host("").value(), std::filesystem::path(k_docker_socket));
+  EXPECT_EQ(docker_socket_from_host("unix:///run/user/1000/docker.sock").value(),
+            std::filesystem::path("/run/user/1000/docker.sock"));
+  for (const char* bad : {"tcp://127.0.0.1:2375", "ssh://me@host", "unix://relative.sock", "unix://", "/var/run/docker.sock"}) {
+    auto r = docker_socket_from_host(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, util::ErrorCode::invalid_argument);
+    EXPECT_NE(r.error().message.find(std::string("DOCKER_HOST=") + bad), std::string::npos) << r.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace gpumod::engine

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <condition_variable>
 #include <iostream>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/config/root.hpp"
+#include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
@@ -292,6 +294,16 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   settings.llama_is_mock = launch.llama_is_mock;
   settings.vllm_is_mock = launch.vllm_is_mock;
   settings.margin_mib = (*cfg)->settings.vram_margin_mib;
+  // DOCKER_HOST, as the docker CLI reads it, matters only when some service is a container; an
+  // unusable one is said at start, not at the first container start.
+  const char* docker_host = std::getenv("DOCKER_HOST");
+  if (docker_host != nullptr && std::ranges::any_of((*cfg)->services, [](const core::Service& s) {
+        return s.driver == core::DriverKind::docker;
+      })) {
+    auto docker_socket = engine::docker_socket_from_host(docker_host);
+    if (!docker_socket) return std::unexpected(docker_socket.error());
+    settings.docker_socket = *docker_socket;
+  }
   settings.health_interval = (*cfg)->settings.health_interval;
   // The systemd backend, opened only when some service asks for it; without a user session those
   // services fail to start (unavailable) and the others run as usual.
