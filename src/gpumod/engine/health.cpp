@@ -15,30 +15,29 @@ using core::ServiceState;
 // restarted (a restart would bring it back awake and take the memory its mode gave away); it is
 // marked failed, so that `service wake` says so and the next switch to a mode with it starts it.
 void Engine::Impl::check_sleeping(const std::string& id, Slot& s) {
-  auto& m = *this;
-  if (!m.instance_alive(s.instance_key)) {
+  if (!instance_alive(s.instance_key)) {
     const std::string why = "process exited while asleep";
-    m.set_state(s, ServiceState::failed, why + "; not restarted (it would wake); a switch to a mode with it starts it");
-    m.emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
+    set_state(s, ServiceState::failed, why + "; not restarted (it would wake); a switch to a mode with it starts it");
+    emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
     return;
   }
-  const auto obs = m.observe(s);
+  const auto obs = observe(s);
   if (obs.state == ServiceState::sleeping) {
     s.health_failures = 0;
     return;
   }
   if (obs.state == ServiceState::running) {  // woken by someone else (a request, an operator)
     s.health_failures = 0;
-    m.set_state(s, ServiceState::running, "");
-    m.emit("health.woke", id, "", id + " is awake (woken outside gpumod)");
+    set_state(s, ServiceState::running, "");
+    emit("health.woke", id, "", id + " is awake (woken outside gpumod)");
     return;
   }
-  if (++s.health_failures < m.settings.health_failure_threshold) return;
+  if (++s.health_failures < settings.health_failure_threshold) return;
   s.health_failures = 0;
   const std::string why = "asleep but its server does not answer (" + std::string(core::to_string(obs.state)) +
                           (obs.reason.empty() ? "" : ": " + obs.reason) + ")";
-  m.set_state(s, ServiceState::unhealthy, why);
-  m.emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
+  set_state(s, ServiceState::unhealthy, why);
+  emit("health.unhealthy", id, "", id + " is unhealthy: " + why);
 }
 
 void Engine::health_tick() {

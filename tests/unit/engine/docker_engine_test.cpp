@@ -21,6 +21,7 @@
 #include "gpumod/infra/state/state_store.hpp"
 #include "support/child_process.hpp"
 #include "support/fake_docker.hpp"
+#include "support/temp_dir.hpp"
 #include "support/free_port.hpp"
 
 namespace gpumod::engine {
@@ -33,21 +34,11 @@ using util::ErrorCode;
 
 constexpr const char* k_image = "gpumod-test/mock-http:1";
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gpumod-docker-engine-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
+using test_support::TempDir;
 
 struct DockerEngineFixture : ::testing::Test {
   TempDir tmp;
-  test_support::FakeDocker docker{tmp.path / "docker"};
+  test_support::FakeDocker docker{tmp.path() / "docker"};
   std::optional<infra::state::StateStore> store;
   std::unique_ptr<infra::gpu::GpuProbe> probe;
   infra::process::LinuxProcessSpawner process_spawner;
@@ -56,11 +47,11 @@ struct DockerEngineFixture : ::testing::Test {
 
   void SetUp() override {
     docker.add_image(k_image, {GPUMOD_MOCK_SERVER_BIN, "--mock-flavor", "http", "--host", "127.0.0.1", "--port", "{port}"});
-    auto st = infra::state::StateStore::open(tmp.path / "state.db");
+    auto st = infra::state::StateStore::open(tmp.path() / "state.db");
     ASSERT_TRUE(st) << st.error().message;
     store.emplace(std::move(*st));
-    probe = infra::gpu::make_simulated_probe(core::SimulatedGpu{"Sim", 24000, false}, tmp.path / "ledger");
-    config.root = tmp.path;
+    probe = infra::gpu::make_simulated_probe(core::SimulatedGpu{"Sim", 24000, false}, tmp.path() / "ledger");
+    config.root = tmp.path();
     core::Service s;
     s.id = "tei";
     s.name = "tei";
@@ -71,7 +62,7 @@ struct DockerEngineFixture : ::testing::Test {
     s.startup_timeout = 10s;
     s.restart = core::RestartPolicy::never;
     s.unit_vars = {{"image", k_image}};
-    s.env = {{"GPUMOD_MOCK_VRAM_MIB", "1500"}, {"GPUMOD_MOCK_LEDGER_DIR", (tmp.path / "ledger").string()}};
+    s.env = {{"GPUMOD_MOCK_VRAM_MIB", "1500"}, {"GPUMOD_MOCK_LEDGER_DIR", (tmp.path() / "ledger").string()}};
     config.services = {s};
     core::Mode m;
     m.id = "embed";
@@ -82,7 +73,7 @@ struct DockerEngineFixture : ::testing::Test {
 
   EngineSettings settings(std::function<std::unique_ptr<infra::http::HttpClient>()> api = {}) {
     EngineSettings s;
-    s.log_dir = tmp.path / "logs";
+    s.log_dir = tmp.path() / "logs";
     s.health_interval = 3600s;
     s.margin_mib = 0;
     s.release_timeout = 5s;

@@ -18,6 +18,7 @@
 #include "gpumod/infra/process/identity.hpp"
 #include "support/child_process.hpp"
 #include "support/fake_docker.hpp"
+#include "support/temp_dir.hpp"
 #include "support/free_port.hpp"
 
 namespace gpumod::engine {
@@ -30,17 +31,7 @@ using util::ErrorCode;
 
 constexpr const char* k_image = "gpumod-test/mock-http:1";
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gpumod-docker-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path path;
-};
+using test_support::TempDir;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);
@@ -63,8 +54,8 @@ core::Service docker_service(const std::string& id, int port, const fs::path& le
 
 struct Fixture {
   TempDir tmp;
-  test_support::FakeDocker docker{tmp.path / "docker"};
-  core::Service service = docker_service("svc", test_support::free_loopback_port(), tmp.path / "ledger");
+  test_support::FakeDocker docker{tmp.path() / "docker"};
+  core::Service service = docker_service("svc", test_support::free_loopback_port(), tmp.path() / "ledger");
 
   Fixture() {
     docker.add_image(k_image, {GPUMOD_MOCK_SERVER_BIN, "--mock-flavor", "http", "--host", "127.0.0.1", "--port", "{port}"});
@@ -76,7 +67,7 @@ struct Fixture {
   }
   infra::process::SpawnSpec spec() const {
     infra::process::SpawnSpec sp;
-    sp.log_file = tmp.path / "logs" / "svc.log";
+    sp.log_file = tmp.path() / "logs" / "svc.log";
     return sp;
   }
 };
@@ -199,8 +190,8 @@ TEST(DockerSpawner, ContainerThatCannotRunIsAClearError) {
 
 TEST(DockerSpawner, MissingSocketAsksWhetherTheDaemonRuns) {
   TempDir tmp;
-  const auto sock = tmp.path / "docker.sock";
-  auto svc = docker_service("svc", 1, tmp.path / "ledger");
+  const auto sock = tmp.path() / "docker.sock";
+  auto svc = docker_service("svc", 1, tmp.path() / "ledger");
   DockerSpawnerSettings settings;
   settings.socket = sock;
   DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);
@@ -219,9 +210,9 @@ TEST(DockerSpawner, MissingSocketAsksWhetherTheDaemonRuns) {
 
 TEST(DockerSpawner, SocketPathThatIsNoSocketIsNamed) {
   TempDir tmp;
-  const auto sock = tmp.path / "docker.sock";
+  const auto sock = tmp.path() / "docker.sock";
   std::ofstream(sock) << "not a socket";
-  auto svc = docker_service("svc", 1, tmp.path / "ledger");
+  auto svc = docker_service("svc", 1, tmp.path() / "ledger");
   DockerSpawnerSettings settings;
   settings.socket = sock;
   DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);
@@ -234,8 +225,8 @@ TEST(DockerSpawner, SocketPathThatIsNoSocketIsNamed) {
 // Run as a user that may not use the socket (as root: in a child that drops to nobody).
 TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
   TempDir tmp;
-  ASSERT_EQ(::chmod(tmp.path.c_str(), 0755), 0);
-  const auto sock = tmp.path / "docker.sock";
+  ASSERT_EQ(::chmod(tmp.path().c_str(), 0755), 0);
+  const auto sock = tmp.path() / "docker.sock";
   const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
   sockaddr_un addr{};
@@ -245,7 +236,7 @@ TEST(DockerSpawner, UnwritableSocketSaysPermissionDenied) {
   ASSERT_EQ(::listen(fd, 4), 0);
   ASSERT_EQ(::chmod(sock.c_str(), 0600), 0);
   auto check = [&]() -> int {  // 0: the message is right
-    auto svc = docker_service("svc", 1, tmp.path / "ledger");
+    auto svc = docker_service("svc", 1, tmp.path() / "ledger");
     DockerSpawnerSettings settings;
     settings.socket = sock;
     DockerSpawner sp(svc, [sock] { return infra::http::make_unix_client(sock); }, settings);

@@ -134,7 +134,6 @@ util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs:
     // Ours exited: when another daemon holds the lock (a second client started one at the same
     // moment and it won), that one is answering soon; otherwise ours failed at start.
     if (!spawner.alive(*id) && !util::LockFile::held(daemon_lock_path())) {
-      if (answer = client.get("/v1/ping", k_ping_timeout); answer) return answer;
       return util::fail(util::ErrorCode::unavailable, "the daemon exited at start; see " + spec.log_file.string());
     }
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -5,13 +5,13 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/infra/process/test_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpumod::infra::process {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TempDir;
+using test_support::TempDir;
 
 void append(const std::filesystem::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::app);

@@ -10,14 +10,14 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/infra/process/test_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpumod::infra::process {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-using testing::TempDir;
+using test_support::TempDir;
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p);

@@ -13,7 +13,7 @@
 
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
-#include "unit/infra/process/test_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpumod::infra::process {
 namespace {
@@ -21,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(ProcTreeTest, DescendantsOfAShellWithChildren) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   auto log = dir.path() / "tree.log";
   LinuxProcessSpawner spawner;
   auto id = spawner.spawn({.argv = {"sh", "-c", "sleep 30 & sleep 31 & echo ready; wait"}, .log_file = log});

@@ -14,13 +14,13 @@
 
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
-#include "unit/infra/process/test_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace gpumod::infra::process {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TempDir;
+using test_support::TempDir;
 
 std::string read_all(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -1,4 +1,5 @@
-// A temporary directory for the infra/process tests, removed at scope exit.
+// A temporary directory for tests (mkdtemp under the system's temp dir), removed with all it
+// holds at scope exit. Thread-safety: one owner.
 #pragma once
 
 #include <stdlib.h>
@@ -7,12 +8,12 @@
 #include <string>
 #include <system_error>
 
-namespace gpumod::infra::process::testing {
+namespace gpumod::test_support {
 
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gpumod-process-XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gpumod-test-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) != nullptr) m_path = tmpl;
   }
   ~TempDir() {
@@ -27,4 +28,4 @@ class TempDir {
   std::filesystem::path m_path;
 };
 
-}  // namespace gpumod::infra::process::testing
+}  // namespace gpumod::test_support
