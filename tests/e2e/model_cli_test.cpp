@@ -18,6 +18,7 @@
 #include "gpumod/infra/gguf/writer.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "support/gpumod_runner.hpp"
+#include "tools/make_model/vocab_builder.hpp"
 
 namespace gpumod::testing {
 namespace {
@@ -88,6 +89,24 @@ TEST_F(ModelCliTest, InspectsTheSharedVocabFiles) {
     EXPECT_NE(r.out.find("Architecture:"), std::string::npos);
   }
   EXPECT_GT(seen, 0);
+}
+
+// The same on vocab-only files of the real ones' shapes, written by the project (no ../shared).
+TEST_F(ModelCliTest, InspectsVocabShapedWrittenFiles) {
+  for (const char* name : {"llama-spm", "phi-3", "bert-bge"}) {
+    const auto spec = tools::known_vocab(name);
+    const std::string path = (runner.home() / (std::string(name) + ".gguf")).string();
+    ASSERT_TRUE(tools::write_vocab_gguf(path, spec));
+    auto r = gpumod({"gguf", "inspect", path, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    const auto j = json::parse(r.out);
+    EXPECT_EQ(j["architecture"], spec.arch);
+    EXPECT_EQ(j["tensor_count"], 0);
+    EXPECT_EQ(j["file_bytes"], fs::file_size(path));
+    r = gpumod({"gguf", "inspect", path});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("Architecture:"), std::string::npos);
+  }
 }
 
 TEST_F(ModelCliTest, InspectsAWrittenModelWithItsTensors) {

@@ -1,14 +1,18 @@
 #include "gpumod/infra/gguf/reader.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "gpumod/core/ggml_types.hpp"
 #include "gpumod/infra/gguf/writer.hpp"
+#include "tools/make_model/vocab_builder.hpp"
 
 namespace gpumod::infra::gguf {
 namespace {
@@ -63,8 +67,14 @@ std::vector<TensorSpec> small_tensors() {
           {"output_norm.weight", core::ggml_id::f32, {64}}};
 }
 
+// llama.cpp's own vocab files, when the folder beside the clone has them (CI lays it there); the
+// test below covers the same reader paths with files the project writes itself.
 TEST(GgufReader, RealVocabFiles) {
   const std::string dir = std::string(GPUMOD_SHARED_TESTDATA_DIR) + "/gguf/";
+  if (!fs::is_regular_file(dir + "ggml-vocab-llama-spm.gguf")) {
+    GTEST_SKIP() << "llama.cpp's vocab files are not at " << dir
+                 << " (a folder outside the repository); VocabShapedWrittenFiles covers the same paths";
+  }
   struct Case { const char* file; std::size_t keys; const char* arch; };
   for (const Case c : {Case{"ggml-vocab-llama-spm.gguf", 22, "llama"},
                        Case{"ggml-vocab-phi-3.gguf", 26, "phi3"},
@@ -87,6 +97,80 @@ TEST(GgufReader, RealVocabFiles) {
   auto spm = read_gguf_file(dir + "ggml-vocab-llama-spm.gguf");
   EXPECT_EQ(spm->get_string("tokenizer.ggml.model"), "llama");
   EXPECT_EQ(spm->get_array("tokenizer.ggml.tokens")->count, 32000u);
+}
+
+// Vocab-only files of the real ones' shapes, written by the project's writer: long string arrays
+// skipped by length (never kept), typed arrays past the kept limit, a string array of merges, a
+// non-default alignment, v2 and v3.
+TEST(GgufReader, VocabShapedWrittenFiles) {
+  TempDir dir;
+  for (const char* name : {"llama-spm", "phi-3", "bert-bge", "gpt2-bpe"}) {
+    SCOPED_TRACE(name);
+    const auto spec = tools::known_vocab(name);
+    const std::string path = dir.file(std::string(name) + ".gguf");
+    ASSERT_TRUE(tools::write_vocab_gguf(path, spec));
+    auto f = read_gguf_file(path);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->version, 3u);
+    EXPECT_EQ(f->get_string("general.architecture"), spec.arch);
+    EXPECT_EQ(f->get_string("tokenizer.ggml.model"), spec.tokenizer);
+    EXPECT_TRUE(f->tensors.empty());
+    EXPECT_EQ(f->alignment, spec.alignment);
+    EXPECT_EQ(f->data_offset % spec.alignment, 0u);
+    EXPECT_EQ(f->data_offset, f->file_bytes);  // nothing after the header but its padding
+    EXPECT_EQ(f->file_bytes, fs::file_size(path));
+    EXPECT_GT(f->file_bytes, 200'000u);
+    const ArraySummary* tokens = f->get_array("tokenizer.ggml.tokens");
+    ASSERT_NE(tokens, nullptr);
+    EXPECT_EQ(tokens->element_type, ValueType::string);
+    EXPECT_EQ(tokens->count, spec.tokens);
+    EXPECT_FALSE(tokens->kept);
+    const ArraySummary* scores = f->get_array("tokenizer.ggml.scores");
+    ASSERT_NE(scores, nullptr);
+    EXPECT_EQ(scores->element_type, ValueType::f32);
+    EXPECT_EQ(scores->count, spec.tokens);
+    EXPECT_FALSE(scores->kept);  // above k_max_kept_array
+    EXPECT_EQ(f->get_array("tokenizer.ggml.token_type")->count, spec.tokens);
+    EXPECT_EQ(f->get_uint("tokenizer.ggml.eos_token_id"), 2u);  // the keys after the long arrays are in sync
+    EXPECT_EQ(f->get_uint("tokenizer.ggml.add_bos_token"), 1u);
+    if (spec.merges) EXPECT_EQ(f->get_array("tokenizer.ggml.merges")->count, spec.merges);
+  }
+  // v2 of the same shape reads the same.
+  auto spec = tools::known_vocab("llama-spm");
+  spec.version = 2;
+  ASSERT_TRUE(tools::write_vocab_gguf(dir.file("v2.gguf"), spec));
+  auto v2 = read_gguf_file(dir.file("v2.gguf"));
+  ASSERT_TRUE(v2) << v2.error().message;
+  EXPECT_EQ(v2->version, 2u);
+  EXPECT_EQ(v2->get_array("tokenizer.ggml.tokens")->count, 32000u);
+}
+
+// A directory, a FIFO or a device holds no GGUF file: refused before it is opened (opening a FIFO
+// would wait for a writer). not_found, naming what is there.
+TEST(GgufReader, SpecialFilesAreRefusedBeforeTheyAreOpened) {
+  TempDir dir;
+  const std::string fifo = dir.file("model.gguf");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto pending = std::async(std::launch::async, [&] { return read_gguf_model(fifo); });
+  if (pending.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    // It blocked in open(): release it by opening the other end, then fail.
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+    FAIL() << "reading a FIFO blocked in open()";
+  }
+  auto f = pending.get();
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().code, util::ErrorCode::not_found);
+  EXPECT_NE(f.error().message.find("is a FIFO"), std::string::npos) << f.error().message;
+
+  auto d = read_gguf_file(dir.file(""));
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, util::ErrorCode::not_found);
+  EXPECT_NE(d.error().message.find("is a directory"), std::string::npos) << d.error().message;
+
+  auto dev = read_gguf_file("/dev/null");
+  ASSERT_FALSE(dev);
+  EXPECT_NE(dev.error().message.find("character device"), std::string::npos) << dev.error().message;
 }
 
 TEST(GgufReader, WriterRoundTripV3AndV2) {
