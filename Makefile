@@ -4,17 +4,23 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 GPUMOD = $(BUILD)/bin/gpumod
 
-# Debian 12 packages gpumod needs to build and test (dbus-daemon: a private bus for the sd-bus tests).
-DEB_PACKAGES = g++ cmake make pkg-config ccache libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
-  libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
-  libbenchmark-dev libsystemd-dev dbus-daemon
+# Debian 12 packages: what `make run` needs to build gpumod (RUN_PACKAGES), what the tests add
+# (TEST_PACKAGES; dbus-daemon: a private bus for the sd-bus tests), what the benchmarks add.
+RUN_PACKAGES = g++ cmake make ninja-build pkg-config ccache libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
+  libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libsystemd-dev
+TEST_PACKAGES = libgtest-dev libgmock-dev dbus-daemon
+BENCH_PACKAGES = libbenchmark-dev
+DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)
+# Ninja when present (faster than make for the same targets).
+GENERATOR = $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps deps-run deps-test configure build run test bench clean
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs those of the Debian packages $(1) that are missing (apt-get).
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -22,25 +28,39 @@ deps:
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+deps-run:
+	$(call install_missing,$(RUN_PACKAGES))
+deps-test: deps-run
+	$(call install_missing,$(TEST_PACKAGES))
 
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-configure: deps $(BUILD)/CMakeCache.txt
+configure: deps-run $(BUILD)/CMakeCache.txt
 
-build: configure
+build: deps configure
+	cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# Builds only what it runs: the CLI and the mock server (not the tests or the tools).
+run: deps-run configure
+	cmake --build $(BUILD) -j $(JOBS) --target gpumod gpumod-mock-server
 	@$(GPUMOD) demo
 
 # The e2e tests start daemons and servers on free loopback ports; one test at a time keeps a port
 # picked by one test from being taken by another's connections (the suite takes under a minute).
-test: build
+# The re-configure picks up GoogleTest when deps-test has just installed it.
+test: deps-test configure
+	cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
 
 bench: deps
-	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF
+	cmake -S . -B $(BUILD)-bench $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF
 	cmake --build $(BUILD)-bench -j $(JOBS)
 	bash bench/run_all.sh $(BUILD)-bench
 
