@@ -331,7 +331,7 @@ TEST_F(RuntimeTest, PreflightRefusesAStartWhoseModelFileIsMissingOrNotGguf) {
               .env = {{"GPUMOD_MOCK_VRAM_MIB", "1000"}}, .model_path = model.string(),
               .bin = mock_named("llama-server")});
   auto r = gpumod({"service", "start", "single"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 4) << "a missing model file is not found (README exit codes)";
   EXPECT_THAT(r.err, HasSubstr("cannot start single: preflight: single: model file " + model.string() +
                                " does not exist"));
   auto s = service("single");
@@ -341,7 +341,7 @@ TEST_F(RuntimeTest, PreflightRefusesAStartWhoseModelFileIsMissingOrNotGguf) {
 
   std::ofstream(model) << "not a model";
   r = gpumod({"service", "start", "single"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 10) << "a model file that is not GGUF is corrupt data";
   EXPECT_THAT(r.err, HasSubstr("single: model file " + model.string() + " is not a GGUF file"));
 
   std::ofstream(model, std::ios::trunc) << "GGUF" << std::string(60, '\0');
@@ -397,10 +397,11 @@ TEST_F(RuntimeTest, PreflightRefusesASwitchBeforeAnythingChanges) {
                                model.string() + " does not exist"));
 
   r = gpumod({"mode", "switch", "b", "--json"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 4) << "preflight: a missing model file is not found, in a switch as in a start";
   const auto j = json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
   EXPECT_FALSE(j["success"].get<bool>());
+  EXPECT_EQ(j["error_code"], "not_found");
   ASSERT_EQ(j["preflight"].size(), 1u);
   EXPECT_THAT(j["preflight"][0].get<std::string>(), HasSubstr("single: model file " + model.string()));
   EXPECT_THAT(j["message"].get<std::string>(), HasSubstr("nothing was changed"));

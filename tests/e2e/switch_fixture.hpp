@@ -118,14 +118,10 @@ class SwitchE2E : public ::testing::Test {
   std::map<std::string, json> services() const { return services(status()); }
 
   std::vector<json> events() const {
-    const auto r = gpumod({"events", "--json"});
-    std::vector<json> out;
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      const auto j = json::parse(line, nullptr, false);
-      if (!j.is_discarded()) out.push_back(j);
-    }
-    return out;
+    const auto r = gpumod({"events", "--json", "--limit", "10000"});
+    const auto j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded() || !j.contains("events")) return {};
+    return j["events"].get<std::vector<json>>();
   }
 
   int daemon_pid() const {

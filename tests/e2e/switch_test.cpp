@@ -275,7 +275,8 @@ TEST_F(SwitchE2E, W3MemoryRecheckedBeforeEachStart) {
                 {.id = "z", .vram_mib = 3000}},
                {{"m", {"x", "y", "z"}}}, 10000);
   auto [rc, j] = switch_to("m");
-  EXPECT_EQ(rc, 1) << j.dump(2);
+  EXPECT_EQ(rc, 7) << "does not fit => 7, as from service start\n" << j.dump(2);
+  EXPECT_EQ(j["error_code"], "insufficient_vram");
   EXPECT_TRUE(j["predicted_to_fit"].get<bool>()) << "the plan (from configured sizes) fits";
   EXPECT_FALSE(j["success"].get<bool>());
   const auto msg = j["message"].get<std::string>();
@@ -297,7 +298,8 @@ TEST_F(SwitchE2E, ModeThatDoesNotFitIsRefusedBeforeAnyChange) {
   ASSERT_EQ(switch_to("small").first, 0);
   const int a_pid = services()["a"]["pid"].get<int>();
   auto [rc, j] = switch_to("big");
-  EXPECT_NE(rc, 0) << j.dump(2);
+  EXPECT_EQ(rc, 7) << "does not fit => 7 (README exit codes)\n" << j.dump(2);
+  EXPECT_EQ(j["error_code"], "insufficient_vram");
   EXPECT_FALSE(j["success"].get<bool>());
   EXPECT_FALSE(j["predicted_to_fit"].get<bool>());
   const auto msg = j["message"].get<std::string>();
@@ -349,7 +351,7 @@ TEST_F(SwitchE2E, MemoryNotReleasedFailsWithHolderAndRollsBack) {
   ASSERT_EQ(switch_to("code").first, 0);
   const int devstral_pid = services()["svc-devstral"]["pid"].get<int>();
   auto [rc, j] = switch_to("rag");
-  EXPECT_EQ(rc, 1) << j.dump(2);
+  EXPECT_EQ(rc, 7) << j.dump(2);
   const auto msg = j["message"].get<std::string>();
   EXPECT_NE(msg.find("svc-rag-llm needs 12,000 MiB"), std::string::npos) << msg;
   EXPECT_NE(msg.find("pid " + std::to_string(devstral_pid)), std::string::npos) << msg;

@@ -5,6 +5,7 @@
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
+#include "gpumod/app/cli/json_output.hpp"
 #include "gpumod/util/strings.hpp"
 
 namespace gpumod::app {
@@ -38,13 +39,22 @@ std::string unknown_command(const CLI::App& root, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  AppContext ctx(std::cout, std::cerr);
+  // With --json, stdout is one JSON document, an error included (docs/cli-contract.md).
+  const bool json = wants_json(argc, argv);
+  CountingStreambuf counted(std::cout.rdbuf());
+  std::ostream out(&counted);
+  const auto report = [&](const util::Error& e) {
+    std::cerr << "gpumod: error: " << e.message << "\n";
+    if (json && counted.written() == 0) out << error_document(e) << std::flush;
+    return exit_code_for(e.code);
+  };
+  AppContext ctx(out, std::cerr);
   CLI::App root{"gpumod: manage the LLM inference services that share a GPU", "gpumod"};
   root.set_version_flag("--version", std::string("gpumod ") + GPUMOD_VERSION);
   root.require_subcommand(1);
   root.fallthrough();
   std::string config_dir;
-  root.add_option("--config", config_dir, "Configuration directory (presets/, modes/, gpumod.yaml)");
+  auto* config_opt = root.add_option("--config", config_dir, "Configuration directory (presets/, modes/, gpumod.yaml)");
   root.add_option("--simulate-gpu", ctx.options.simulate_gpu, "Simulate a GPU: NAME:MiB");
 
   register_status_command(root, ctx);
@@ -67,16 +77,17 @@ int main(int argc, char** argv) {
     return root.exit(e);
   } catch (const CLI::ParseError& e) {
     const std::string unknown = unknown_command(root, argc, argv);
-    std::cerr << "gpumod: error: " << (unknown.empty() ? std::string(e.what()) : unknown) << "\n";
+    const int code = report({util::ErrorCode::invalid_argument, unknown.empty() ? std::string(e.what()) : unknown});
     if (!unknown.empty()) std::cerr << "Run 'gpumod --help' for the commands.\n";
-    return exit_code_for(util::ErrorCode::invalid_argument);
+    return code;
   }
-  if (!config_dir.empty()) ctx.options.config_dir = config_dir;
+  if (config_opt->count() > 0) {
+    if (config_dir.empty()) return report({util::ErrorCode::invalid_argument, "--config: an empty path names no directory"});
+    ctx.options.config_dir = config_dir;
+  }
   ctx.run_action();
-  if (ctx.error()) {
-    std::cerr << "gpumod: error: " << ctx.error()->message << "\n";
-    return exit_code_for(ctx.error()->code);
-  }
+  out.flush();
+  if (ctx.error()) return report(*ctx.error());
   return ctx.exit_code();
 }
 

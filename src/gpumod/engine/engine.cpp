@@ -542,10 +542,11 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
     // Already on its way: await it.
   } else {
     // W24: a missing program or model file is said now, before anything is stopped or started.
-    if (const auto problems = preflight(s, true); !problems.empty()) {
+    auto code = ErrorCode::failed;
+    if (const auto problems = preflight(s, true, &code); !problems.empty()) {
       const std::string why = "preflight: " + util::join(problems, "; ");
       set_state(s, ServiceState::stopped, why);
-      return util::fail(ErrorCode::failed, "cannot start " + svc.id + ": " + why);
+      return util::fail(code, "cannot start " + svc.id + ": " + why);
     }
     if (instance_alive(s.instance_key)) {
       if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) return std::unexpected(st.error());
@@ -707,8 +708,9 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
     return util::fail(ErrorCode::conflict, svc.id + " is not running; start it instead");
   }
   if (s.instance_key != svc.id) {  // a router model's wake is a load: its file must be there (W24)
-    if (const auto problems = preflight(s, false); !problems.empty()) {
-      return util::fail(ErrorCode::failed, "cannot wake " + svc.id + ": preflight: " + util::join(problems, "; "));
+    auto code = ErrorCode::failed;
+    if (const auto problems = preflight(s, false, &code); !problems.empty()) {
+      return util::fail(code, "cannot wake " + svc.id + ": preflight: " + util::join(problems, "; "));
     }
   }
   std::int64_t resident = 0;

@@ -138,6 +138,9 @@ struct SwitchResult {
   // "<service>: <problem>" for each service the switch would start or wake that cannot come up
   // (missing program or model file, ...); a non-empty list refuses the switch before any change.
   std::vector<std::string> preflight;
+  // Why it failed, when !success and not a dry run: insufficient_vram (does not fit),
+  // not_found/corrupt/config_invalid (preflight), else failed. The CLI's exit code.
+  util::ErrorCode failure = util::ErrorCode::failed;
 };
 
 class Engine {

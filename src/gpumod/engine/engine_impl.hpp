@@ -100,7 +100,9 @@ struct Engine::Impl {
   drivers::Observation observe(Slot& s, infra::http::HttpClient* via = nullptr);
   // What would keep a service from starting (new_process) or, for a router model, loading:
   // "<id>: <problem>" lines, empty when none (preflight.cpp, W24).
-  std::vector<std::string> preflight(const Slot& s, bool new_process);
+  // `code`, when given, gets the kind of the first problem: not_found (a missing program, file
+  // or folder), corrupt (not a GGUF file), config_invalid (no command line), else failed.
+  std::vector<std::string> preflight(const Slot& s, bool new_process, util::ErrorCode* code = nullptr);
   // One health look at a sleeping service (health.cpp).
   void check_sleeping(const std::string& id, Slot& s);
   void set_state(Slot& s, core::ServiceState state, std::string reason);

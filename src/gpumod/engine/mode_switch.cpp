@@ -61,12 +61,16 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   res.plan = *plan;
   // Preflight (W24): every service the switch would start or wake must be able to come up; one
   // that cannot is found here, before the current mode is touched, not after it was taken down.
+  util::ErrorCode preflight_code = util::ErrorCode::failed;
   for (const auto& step : plan->steps) {
     const bool start = step.action == StepAction::start || step.action == StepAction::restart;
     if (!start && step.action != StepAction::wake) continue;
     Slot& s = slot(step.service_id);
     const bool new_process = start && (s.instance_key == s.service->id || !instance_alive(s.instance_key));
-    for (auto& p : preflight(s, new_process)) res.preflight.push_back(std::move(p));
+    util::ErrorCode code = util::ErrorCode::failed;
+    auto problems = preflight(s, new_process, &code);
+    if (res.preflight.empty() && !problems.empty()) preflight_code = code;
+    for (auto& p : problems) res.preflight.push_back(std::move(p));
   }
   if (options.dry_run) {
     res.success = true;
@@ -92,11 +96,13 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
       res.steps.push_back(StepOutcome{step, "skipped", "not run (the mode does not fit)", 0});
     }
     emit("switch.refused", "", mode_id, res.message);
+    res.failure = util::ErrorCode::insufficient_vram;
     res.elapsed_ms = ms_since(t0);
     return res;
   }
 
   if (!res.preflight.empty()) {
+    res.failure = preflight_code;
     res.message = "mode " + mode_id + " cannot start: " + util::join(res.preflight, "; ") + "; nothing was changed";
     for (const auto& step : plan->steps) {
       res.steps.push_back(StepOutcome{step, "skipped", "not run (preflight)", 0});
@@ -222,6 +228,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   }
 
   res.message = "switch to " + mode_id + " failed: " + failure->message;
+  res.failure = failure->code;  // e.g. insufficient_vram from admission before a start
   if (options.no_rollback) {
     (void)store.finish_switch(*switch_id, infra::state::SwitchState::failed, res.message);
     emit("switch.failed", "", mode_id, res.message + " (no rollback)");

@@ -23,14 +23,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "" when `path` is a readable GGUF file, else what is wrong with it.
-std::string gguf_problem(const fs::path& path, const std::string& what) {
+// "" when `path` is a readable GGUF file, else what is wrong with it (and its kind in `code`).
+std::string gguf_problem(const fs::path& path, const std::string& what, util::ErrorCode& code) {
   std::error_code ec;
   const auto st = fs::status(path, ec);
+  code = util::ErrorCode::not_found;
   if (ec || !fs::exists(st)) return what + " " + path.string() + " does not exist";
   if (!fs::is_regular_file(st)) return what + " " + path.string() + " is not a file";
-  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  code = util::ErrorCode::io;
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return what + " " + path.string() + " cannot be read: " + std::strerror(errno);
+  code = util::ErrorCode::corrupt;
   std::array<char, 4> magic{};
   if (::pread(fd.get(), magic.data(), magic.size(), 0) != static_cast<ssize_t>(magic.size()) ||
       std::string_view(magic.data(), magic.size()) != "GGUF") {
@@ -43,17 +46,25 @@ bool is_gguf_name(const fs::path& p) { return util::to_lower(p.extension().strin
 
 }  // namespace
 
-std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process) {
+std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process, util::ErrorCode* code) {
   std::vector<std::string> problems;
   const auto& svc = *s.service;
-  const auto add = [&](const std::string& text) { problems.push_back(svc.id + ": " + text); };
+  util::ErrorCode kind = util::ErrorCode::failed;
+  const auto add_kind = [&](const std::string& text, util::ErrorCode k) {
+    if (problems.empty() && code) *code = k;
+    problems.push_back(svc.id + ": " + text);
+  };
+  const auto add = [&](const std::string& text) { add_kind(text, kind); };
+  const auto add_error = [&](const util::Error& e) {
+    add_kind(e.message, e.code == util::ErrorCode::invalid_argument ? util::ErrorCode::config_invalid : e.code);
+  };
   if (svc.driver == core::DriverKind::docker) return problems;  // the container's spawner checks its image
 
   bool mock = false;
   if (new_process || svc.driver == core::DriverKind::llamacpp) {
     auto spec = driver(svc).launch_spec(svc, settings.launch);
     if (!spec) {
-      add(spec.error().message);
+      add_error(spec.error());
       return problems;
     }
     mock = !spec->argv.empty() && fs::path(spec->argv.front()).filename() == "gpumod-mock-server";
@@ -62,7 +73,7 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
       sp.argv = spec->argv;
       sp.env = spec->env;
       for (const auto& [k, v] : svc.env) sp.env[k] = v;
-      if (auto st = spawner_for(s.instance_key).can_start(sp); !st) add(st.error().message);
+      if (auto st = spawner_for(s.instance_key).can_start(sp); !st) add_error(st.error());
     }
   }
   if (mock) return problems;
@@ -72,24 +83,26 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
       const fs::path dir(std::string(util::trim(*svc.var("models_dir"))));
       std::error_code ec;
       if (!fs::is_directory(dir, ec)) {
+        kind = util::ErrorCode::not_found;
         add("the router's models_dir " + dir.string() + " is not a directory");
         return problems;
       }
       if (!svc.model_path.empty() && is_gguf_name(svc.model_path)) {
-        if (auto p = gguf_problem(svc.model_path, "model file"); !p.empty()) add(p);
+        if (auto p = gguf_problem(svc.model_path, "model file", kind); !p.empty()) add(p);
       } else if (auto id = drivers::static_model_id(svc)) {
         // The router lists a single-file model as <dir>/<id>.gguf and a split or multimodal one
         // as the folder <dir>/<id>/.
         const fs::path file = dir / (*id + ".gguf");
         if (!fs::exists(file, ec) && !fs::is_directory(dir / *id, ec)) {
+          kind = util::ErrorCode::not_found;
           add("model " + *id + ": neither " + file.string() + " nor the folder " + (dir / *id).string() +
               " exists (llama-server would wait for a model it cannot load)");
         } else if (fs::exists(file, ec)) {
-          if (auto p = gguf_problem(file, "model file"); !p.empty()) add(p);
+          if (auto p = gguf_problem(file, "model file", kind); !p.empty()) add(p);
         }
       }
     } else if (new_process && !svc.model_path.empty()) {
-      if (auto p = gguf_problem(svc.model_path, "model file"); !p.empty()) add(p);
+      if (auto p = gguf_problem(svc.model_path, "model file", kind); !p.empty()) add(p);
     }
   } else if (svc.driver == core::DriverKind::vllm && new_process) {
     // A local model (a path) must be a folder with the model's config; a Hugging Face id is
@@ -98,6 +111,7 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
     if (model.starts_with('/') || model.starts_with("./") || model.starts_with("../")) {
       const std::string& local = model;
       std::error_code ec;
+      kind = util::ErrorCode::not_found;
       if (!fs::is_directory(local, ec)) {
         add("model folder " + local + " does not exist");
       } else if (!fs::exists(fs::path(local) / "config.json", ec)) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
@@ -41,6 +42,42 @@ util::Result<const core::Service*> lookup(const core::Config& config, const std:
                     "no service '" + id + "'" + util::did_you_mean(id, ids));
 }
 
+// The configuration's rule for services in one mode (infra/config/checks.cpp): services on one
+// port cannot run together, except models of one llama-server router (same port and models_dir)
+// up to its models_max. A simulation that breaks it describes a set gpumod would never start.
+util::Status check_ports(const core::Config& config, const std::vector<std::string>& ids) {
+  std::map<int, std::vector<const core::Service*>> by_port;
+  for (const auto& id : ids) {
+    if (const auto* s = config.find_service(id); s && s->port) by_port[*s->port].push_back(s);
+  }
+  for (const auto& [port, group] : by_port) {
+    if (group.size() < 2) continue;
+    std::vector<std::string> names;
+    for (const auto* s : group) names.push_back(s->id);
+    const auto router_dir = [](const core::Service& s) -> std::optional<std::string> {
+      if (s.driver != core::DriverKind::llamacpp || s.sleep_mode != core::SleepMode::router) return std::nullopt;
+      return s.var("models_dir");
+    };
+    const auto dir = router_dir(*group.front());
+    const bool one_router = dir && std::ranges::all_of(group, [&](const core::Service* s) { return router_dir(*s) == dir; });
+    if (!one_router) {
+      return util::fail(ErrorCode::invalid_argument, util::join(names, ", ") + " all listen on port " + std::to_string(port) +
+                                                         ": they cannot run together");
+    }
+    std::int64_t models_max = 1024;
+    for (const auto* s : group) {
+      auto v = util::parse_int(util::trim(s->var("models_max").value_or("1")), 1, 1024, "models_max");
+      models_max = std::min<std::int64_t>(models_max, v ? *v : 1);
+    }
+    if (static_cast<std::int64_t>(group.size()) > models_max) {
+      return util::fail(ErrorCode::invalid_argument, util::join(names, ", ") + " share the llama-server router on port " +
+                                                         std::to_string(port) + " (models_max " + std::to_string(models_max) +
+                                                         "): they cannot be loaded together");
+    }
+  }
+  return {};
+}
+
 const core::GpuDevice* pick_device(const core::Config& config, const core::GpuSnapshot& gpu) {
   if (gpu.devices.empty()) return nullptr;
   if (!config.settings.gpu_uuid.empty()) {
@@ -74,17 +111,29 @@ util::Result<SimulationOutcome> run_simulation(const core::Config& config,
     ids = request.services;
     out.title = "services " + util::join(ids, ", ");
   }
+  // Each service counts once: a list that names one twice is a mistake, not a second copy.
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(i), ids[i]) != ids.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return util::fail(ErrorCode::invalid_argument, "service '" + ids[i] + "' is listed twice");
+    }
+  }
   for (const auto& id : request.add) {
     if (auto s = lookup(config, id); !s) return std::unexpected(s.error());
-    if (std::ranges::find(ids, id) == ids.end()) {
-      ids.push_back(id);
-      out.title += " +" + id;
+    if (std::ranges::find(ids, id) != ids.end()) {
+      return util::fail(ErrorCode::invalid_argument, "--add " + id + ": '" + id + "' is already among the simulated services");
     }
+    ids.push_back(id);
+    out.title += " +" + id;
   }
   for (const auto& id : request.remove) {
     if (auto s = lookup(config, id); !s) return std::unexpected(s.error());
-    if (std::erase(ids, id) > 0) out.title += " -" + id;
+    if (std::erase(ids, id) == 0) {
+      return util::fail(ErrorCode::invalid_argument, "--remove " + id + ": '" + id + "' is not among the simulated services (" +
+                                                         util::join(ids, ", ") + ")");
+    }
+    out.title += " -" + id;
   }
+  if (auto st = check_ports(config, ids); !st) return std::unexpected(st.error());
   for (const auto& [id, tokens] : request.context) {
     if (std::ranges::find(ids, id) == ids.end()) {
       if (auto s = lookup(config, id); !s) return std::unexpected(s.error());
@@ -93,11 +142,22 @@ util::Result<SimulationOutcome> run_simulation(const core::Config& config,
     }
   }
 
-  const auto at_context = [&models](const core::Service& s, std::int64_t ctx) -> std::optional<std::int64_t> {
+  const auto estimate = [&models](const core::Service& s, std::int64_t ctx) -> std::optional<std::int64_t> {
     for (const auto* m : models) {
       if (auto v = m->vram_at_context(s, ctx)) return v;
     }
     return std::nullopt;
+  };
+  // Like with like: a service's figure at another context is its configured figure plus the
+  // model's estimated change between its configured context and that one (both ends from the
+  // same estimate), never an absolute estimate set against a configured figure. Without a
+  // configured context there is nothing to compare with: the estimate itself.
+  const auto at_context = [estimate](const core::Service& s, std::int64_t ctx) -> std::optional<std::int64_t> {
+    const auto there = estimate(s, ctx);
+    if (!there || !s.context_size) return there;
+    const auto here = estimate(s, *s.context_size);
+    if (!here) return std::nullopt;
+    return std::max<std::int64_t>(0, s.vram_mib + (*there - *here));
   };
 
   core::SimInput input;
@@ -123,7 +183,8 @@ util::Result<SimulationOutcome> run_simulation(const core::Config& config,
                               "context_size with kv_cache_per_1k in " + s.defined_at.file + ")");
       }
       e.vram_mib = *v;
-      e.vram_source = "at " + std::to_string(it->second) + " tokens";
+      e.vram_source = s.context_size ? "configured + estimated change to " + std::to_string(it->second) + " tokens"
+                                     : "estimated at " + std::to_string(it->second) + " tokens";
       e.context = it->second;
     }
     e.sleep_residue_mib = core::default_sleep_residue_mib(s.sleep_mode, e.vram_mib);

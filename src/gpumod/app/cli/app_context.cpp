@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ostream>
 
+#include "gpumod/app/cli/stored_config.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
 #include "gpumod/infra/gpu/select.hpp"
@@ -109,9 +110,60 @@ util::Result<infra::state::StateStore*> AppContext::state() {
   return m_state.get();
 }
 
+void AppContext::warn_config_broken(const util::Error& error) {
+  if (m_warned_config_broken) return;
+  m_warned_config_broken = true;
+  const std::string& why = error.message;
+  m_err << "gpumod: warning: the configuration does not load (" << why.substr(0, why.find('\n'))
+        << (why.find('\n') != std::string::npos ? " ..." : "")
+        << "); showing what was stored when it last loaded. `gpumod config check` lists every problem.\n";
+}
+
+util::Result<const core::Config*> AppContext::config_for_reading() {
+  if (m_stored_config) return &*m_stored_config;
+  auto cfg = config();
+  if (cfg || cfg.error().code != util::ErrorCode::config_invalid) return cfg;
+  auto store = state_for_reading();
+  if (!store) return std::unexpected(cfg.error());
+  auto stored = stored_config(**store, *config_root());
+  if (!stored) return std::unexpected(cfg.error());
+  stored->settings = infra::config::load_config(*config_root()).settings;  // gpumod.yaml as far as it reads
+  warn_config_broken(cfg.error());
+  m_stored_config = std::move(*stored);
+  return &*m_stored_config;
+}
+
+util::Result<infra::state::StateStore*> AppContext::state_for_reading() {
+  if (m_state) return m_state.get();
+  const auto path = infra::state::default_db_path();
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  const bool writable = exists ? ::access(path.c_str(), W_OK) == 0 && ::access(path.parent_path().c_str(), W_OK) == 0
+                               : true;
+  if (exists && !writable) {
+    infra::state::OpenOptions o;
+    o.read_only = true;
+    auto store = infra::state::StateStore::open(path, o);
+    if (!store) return std::unexpected(store.error());
+    m_err << "gpumod: note: " << path.parent_path().string()
+          << " cannot be written; the state database is opened read-only\n";
+    m_state = std::make_unique<infra::state::StateStore>(std::move(*store));
+    return m_state.get();
+  }
+  auto cfg = config();
+  if (cfg || cfg.error().code != util::ErrorCode::config_invalid) return state();
+  auto store = infra::state::StateStore::open(path);  // the configuration does not load: no sync
+  if (!store) return std::unexpected(store.error());
+  warn_config_broken(cfg.error());
+  m_state = std::make_unique<infra::state::StateStore>(std::move(*store));
+  return m_state.get();
+}
+
 util::Result<const core::GpuSnapshot*> AppContext::gpu() {
   if (m_gpu) return &*m_gpu;
-  auto cfg = config();
+  // A read-only command on a configuration that does not load uses the stored one (its GPU
+  // settings are the defaults then).
+  auto cfg = m_stored_config ? util::Result<const core::Config*>(&*m_stored_config) : config();
   if (!cfg) return std::unexpected(cfg.error());
   std::optional<core::SimulatedGpu> override_gpu;
   if (options.simulate_gpu) {

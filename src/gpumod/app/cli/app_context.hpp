@@ -46,10 +46,20 @@ class AppContext {
   // The state database, opened once, with the configuration synced into it (skipped when the
   // configuration files are unchanged since the last sync).
   util::Result<infra::state::StateStore*> state();
+  // For read-only commands (status, service list, mode list|show, model list, events without a
+  // daemon): the configuration, or, when its files do not load, the one last stored in the
+  // database, with the problem printed as a warning on stderr.
+  util::Result<const core::Config*> config_for_reading();
+  // For read-only commands: state(), unless the database cannot be written (a read-only state
+  // directory: opened read-only, with a note) or the configuration does not load (opened without
+  // syncing it).
+  util::Result<infra::state::StateStore*> state_for_reading();
   // A GPU snapshot (NVML, nvidia-smi, or the simulated GPU), taken once per command.
   util::Result<const core::GpuSnapshot*> gpu();
   // How the GPU was chosen ("simulated: no NVIDIA GPU found ..."), after gpu().
   const std::string& gpu_note() const { return m_gpu_note; }
+  // True when config_root() fell back to the bundled example.
+  bool config_root_bundled() const { return m_config_root_bundled; }
   // The directory of the bundled example configuration.
   static std::filesystem::path bundled_example_dir();
 
@@ -79,6 +89,9 @@ class AppContext {
   int m_exit_code = 0;
   std::function<void()> m_action;
   std::optional<core::Config> m_config;
+  std::optional<core::Config> m_stored_config;
+  bool m_warned_config_broken = false;
+  void warn_config_broken(const util::Error& error);
   std::optional<std::filesystem::path> m_config_root;
   bool m_config_root_bundled = false;
   std::unique_ptr<infra::state::StateStore> m_state;

@@ -5,6 +5,7 @@
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
+#include "gpumod/engine/config_review.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 
 namespace gpumod::app {
@@ -26,13 +27,26 @@ void run_check(AppContext& ctx, bool as_json) {
       },
       AppContext::bundled_example_dir());
   if (!choice) return ctx.fail(choice.error());
-  const auto load = infra::config::load_config(choice->root);
+  auto load = infra::config::load_config(choice->root);
+  // The drivers' own checks (engine/config_review.hpp): values a start would refuse are errors;
+  // unread unit_vars keys, disagreeing router-mates and missing model files are warnings.
+  std::vector<infra::config::ConfigDiagnostic> warnings;
+  if (load.config) {
+    for (auto& f : engine::review_config(*load.config)) {
+      (f.error ? load.errors : warnings).push_back({std::move(f.where), std::move(f.message)});
+    }
+    if (load.config->services.empty()) {
+      load.errors.push_back({{"presets", 0, 0}, "no services: " + (choice->root / "presets").string() +
+                                                    " holds no preset (*.yaml); is --config the right directory?"});
+    }
+  }
   if (as_json) {
-    json errors = json::array(), notes = json::array();
+    json errors = json::array(), notes = json::array(), warns = json::array();
     for (const auto& d : load.errors) errors.push_back(diag_json(d));
     for (const auto& d : load.notes) notes.push_back(diag_json(d));
+    for (const auto& d : warnings) warns.push_back(diag_json(d));
     json out = {{"root", choice->root.string()}, {"source", choice->source}, {"bundled", choice->bundled},
-                {"ok", load.errors.empty()}, {"errors", errors}, {"notes", notes}};
+                {"ok", load.errors.empty()}, {"errors", errors}, {"warnings", warns}, {"notes", notes}};
     if (load.config) {
       out["services"] = load.config->services.size();
       out["modes"] = load.config->modes.size();
@@ -43,10 +57,13 @@ void run_check(AppContext& ctx, bool as_json) {
     for (const auto& d : load.errors) {
       ctx.out() << d.where.to_string() << ": error: " << d.message << "\n";
     }
+    for (const auto& d : warnings) {
+      ctx.out() << d.where.to_string() << ": warning: " << d.message << "\n";
+    }
     for (const auto& d : load.notes) {
       ctx.out() << d.where.to_string() << ": note: " << d.message << "\n";
     }
-    if (load.config) {
+    if (load.config && load.errors.empty()) {
       ctx.out() << "OK: " << load.config->services.size() << " services, " << load.config->modes.size()
                 << " modes\n";
     }

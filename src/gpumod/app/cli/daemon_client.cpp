@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/environment.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/config/root.hpp"
@@ -101,6 +102,15 @@ util::Result<json> ping(DaemonClient& client) {
   }
 }
 
+// This command's environment as a daemon started now would resolve it.
+DaemonEnvironment client_environment(AppContext& ctx, const fs::path& root) {
+  core::Config cfg;
+  cfg.root = root;
+  std::error_code ec;
+  cfg.bundled_example = ctx.config_root_bundled() || fs::equivalent(root, AppContext::bundled_example_dir(), ec);
+  return current_environment(cfg, ctx.options.simulate_gpu);
+}
+
 // A daemon serving another configuration root is not ours to use (conflict).
 util::Status serves_root(const json& ping_answer, const fs::path& root) {
   const std::string served = ping_answer.value("config_root", "");
@@ -175,22 +185,27 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     // A daemon started from another gpumod file (rebuilt or upgraded since) runs old code.
     const std::string served_binary = answer->value("binary", "");
     const bool binary_changed = !served_binary.empty() && served_binary != binary_identity();
-    if (!config_changed && !binary_changed) return std::move(*client);
-    const std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed"
-                             : config_changed                 ? "the configuration changed"
-                                                              : "the gpumod program was rebuilt or upgraded";
+    // The server binaries and simulated GPU the daemon uses (environment.hpp).
+    const auto env = compare_environment(answer->value("environment", json()), client_environment(ctx, *root));
+    if (!env.note.empty()) ctx.err() << "gpumod: note: the daemon's environment differs: " << env.note << "\n";
+    const bool env_changed = !env.restart_reason.empty();
+    if (!config_changed && !binary_changed && !env_changed) return std::move(*client);
+    std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed since the daemon started"
+                       : config_changed                 ? "the configuration changed since the daemon started"
+                       : binary_changed                 ? "the gpumod program was rebuilt or upgraded since the daemon started"
+                                                        : "";
+    if (env_changed) what += (what.empty() ? "" : "; ") + std::string("this command asks for another ") + env.restart_reason;
     // Edited since the daemon loaded it: a broken file is reported here (file:line) and the daemon
     // keeps what it has; a valid one (or a new gpumod) takes effect through a daemon restart,
     // which re-adopts the running services (nothing is stopped).
     if (!autostart) {  // read-only: answer from the running daemon, and say so
-      ctx.err() << "gpumod: note: " << what << " since the daemon started; the next command that changes "
-                   "something restarts the daemon to apply it\n";
+      ctx.err() << "gpumod: note: " << what << "; the next command that changes something"
+                << (env_changed ? " with the same setting" : "") << " restarts the daemon to apply it\n";
       return std::move(*client);
     }
     auto cfg = ctx.config();
     if (!cfg) return std::unexpected(cfg.error());
-    ctx.err() << "gpumod: " << what << " since the daemon started; restarting the daemon to apply it "
-                 "(services keep running)\n";
+    ctx.err() << "gpumod: " << what << "; restarting the daemon to apply it (services keep running)\n";
     if (auto st = stop_daemon(std::move(*client), false, k_start_wait); !st) return std::unexpected(st.error());
     client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
     answer = util::fail(util::ErrorCode::unavailable, "restarting");

@@ -10,11 +10,13 @@
 #include "gpumod/app/cli/daemon_client.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/launch.hpp"
+#include "gpumod/util/strings.hpp"
 
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 namespace gpumod::app {
@@ -86,6 +88,9 @@ void run_live(AppContext& ctx, const core::Config& cfg) {
   const auto show_status = [&] {
     if (auto st = client->get("/v1/status", std::chrono::milliseconds(30000))) ctx.out() << render_status(*st);
   };
+  // A switch that fails makes the demo fail (exit code of the first failure, as `mode switch`).
+  std::vector<std::string> failed;
+  std::optional<util::ErrorCode> first_code;
   for (const std::string mode : {"code", "glm", "code"}) {
     section(ctx, "gpumod mode switch " + mode + "   (mock servers, simulated GPU)");
     auto r = client->post("/v1/modes/" + mode + "/switch", nlohmann::json{{"dry_run", false}}, std::chrono::milliseconds(120000));
@@ -94,6 +99,10 @@ void run_live(AppContext& ctx, const core::Config& cfg) {
       break;
     }
     ctx.out() << render_switch(*r) << "\n";
+    if (!(*r)["success"].get<bool>()) {
+      failed.push_back(mode);
+      if (!first_code) first_code = error_code_from_string((*r).value("error_code", std::string("failed")));
+    }
     show_status();
   }
   section(ctx, "gpumod daemon stop --with-services");
@@ -101,6 +110,10 @@ void run_live(AppContext& ctx, const core::Config& cfg) {
   ctx.out() << "daemon and mock servers stopped; sandbox " << sandbox.string() << " removed\n";
   std::error_code ec;
   fs::remove_all(sandbox, ec);
+  if (!failed.empty()) {
+    ctx.fail({*first_code, "the demo's live switches failed (" + util::join(failed, ", ") +
+                               "): see the switch output above"});
+  }
 }
 
 }  // namespace

@@ -57,19 +57,21 @@ struct Budget {
   std::optional<double> gpu_total_mib;  // before --mode is subtracted
 };
 
-util::Result<Budget> resolve_budget(AppContext& ctx, std::optional<std::int64_t> vram, const std::string& mode) {
+// `flag`: the option the figure came from (--vram, or --budget for discover), named in errors.
+util::Result<Budget> resolve_budget(AppContext& ctx, std::optional<std::int64_t> vram, const std::string& mode,
+                                    const std::string& flag = "--vram") {
   Budget b;
   double total = 0;
   if (vram) {
     if (*vram < 256 || *vram > 10'000'000) {
-      return util::fail(util::ErrorCode::invalid_argument, "--vram " + std::to_string(*vram) + " is not in 256..10,000,000 MiB");
+      return util::fail(util::ErrorCode::invalid_argument, flag + " " + std::to_string(*vram) + " is not in 256..10,000,000 MiB");
     }
     total = static_cast<double>(*vram);
-    b.how = "--vram " + group_thousands(*vram) + " MiB";
+    b.how = flag + " " + group_thousands(*vram) + " MiB";
   } else {
     auto gpu = ctx.gpu();
     if (!gpu || (*gpu)->devices.empty()) {
-      if (!mode.empty()) return util::fail(util::ErrorCode::unavailable, "no GPU to size --mode against; give --vram MiB");
+      if (!mode.empty()) return util::fail(util::ErrorCode::unavailable, "no GPU to size --mode against; give " + flag + " MiB");
       return b;  // no fit column
     }
     total = static_cast<double>((*gpu)->devices.front().total_mib);
@@ -247,7 +249,7 @@ struct DiscoverArgs {
 void discover_cmd(AppContext& ctx, const DiscoverArgs& a) {
   auto hub = make_hub();
   if (!hub) return ctx.fail(hub.error());
-  auto budget = resolve_budget(ctx, a.budget, a.mode);
+  auto budget = resolve_budget(ctx, a.budget, a.mode, "--budget");
   if (!budget) return ctx.fail(budget.error());
   engine::DiscoverOptions o;
   o.query = a.query;

@@ -50,7 +50,7 @@ json service_json(const core::Config& cfg, const core::Service& s) {
 }
 
 void service_list(AppContext& ctx, bool as_json) {
-  auto cfg = ctx.config();
+  auto cfg = ctx.config_for_reading();
   if (!cfg) return ctx.fail(cfg.error());
   const auto& c = **cfg;
   if (as_json) {
@@ -70,7 +70,7 @@ void service_list(AppContext& ctx, bool as_json) {
 }
 
 void mode_list(AppContext& ctx, bool as_json) {
-  auto cfg = ctx.config();
+  auto cfg = ctx.config_for_reading();
   if (!cfg) return ctx.fail(cfg.error());
   const auto& c = **cfg;
   if (as_json) {
@@ -91,7 +91,7 @@ void mode_list(AppContext& ctx, bool as_json) {
 
 void mode_show(AppContext& ctx, const std::string& id, bool as_json) {
   if (auto st = util::validate_id(id, "mode id"); !st) return ctx.fail(st.error());
-  auto cfg = ctx.config();
+  auto cfg = ctx.config_for_reading();
   if (!cfg) return ctx.fail(cfg.error());
   const auto& c = **cfg;
   const auto* m = c.find_mode(id);

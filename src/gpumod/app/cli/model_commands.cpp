@@ -62,8 +62,10 @@ json record_json(const infra::state::ModelRecord& r) {
   return j;
 }
 
-util::Result<engine::ModelRegistry> registry(AppContext& ctx) {
-  auto st = ctx.state();
+// `reading`: a read-only command (list, show): works with a broken configuration or a read-only
+// state directory.
+util::Result<engine::ModelRegistry> registry(AppContext& ctx, bool reading = false) {
+  auto st = reading ? ctx.state_for_reading() : ctx.state();
   if (!st) return std::unexpected(st.error());
   return engine::ModelRegistry(**st);
 }
@@ -168,7 +170,7 @@ void model_register(AppContext& ctx, const RegisterArgs& a) {
 }
 
 void model_list(AppContext& ctx, bool as_json) {
-  auto r = registry(ctx);
+  auto r = registry(ctx, true);
   if (!r) return ctx.fail(r.error());
   auto models = r->list();
   if (!models) return ctx.fail(models.error());

@@ -5,20 +5,23 @@
 //   gpumod daemon run|start|stop|status|install
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <fstream>
+#include <ctime>
 #include <ostream>
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/daemon_client.hpp"
+#include "gpumod/app/cli/daemon_install.hpp"
 #include "gpumod/app/daemon/daemon.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/ids.hpp"
+#include "gpumod/util/since.hpp"
 #include "gpumod/util/strings.hpp"
 
 namespace gpumod::app {
@@ -40,7 +43,10 @@ struct Flags {
   bool dry_run = false;
   bool no_rollback = false;
   bool with_services = false;
+  bool force = false;
   std::int64_t after = 0;
+  int limit = 200;
+  std::string since;
   std::string listen;
 };
 
@@ -112,29 +118,75 @@ void mode_switch(AppContext& ctx, const Flags& f) {
   if (!r) return ctx.fail(r.error());
   print(ctx, *r, f.json, render_switch);
   if (!(*r)["success"].get<bool>()) {
-    ctx.fail({util::ErrorCode::failed, (*r)["message"].get<std::string>()});
+    // The kind of failure decides the exit code, as for `service start` (7 does not fit, 4 a
+    // missing model file...); an older daemon without error_code: 1.
+    const auto code = error_code_from_string((*r).value("error_code", std::string("failed")));
+    ctx.fail({code, (*r)["message"].get<std::string>()});
   }
 }
 
+// One event as the daemon's /v1/events sends it.
+json event_json(const infra::state::Event& e) {
+  return {{"id", e.id}, {"ts_ms", e.ts_ms}, {"kind", e.kind}, {"service", e.service_id},
+          {"mode", e.mode_id}, {"message", e.message}};
+}
+
+std::string event_line(const json& e) {
+  const auto ts = e["ts_ms"].get<std::int64_t>();
+  const std::time_t secs = ts / 1000;
+  std::tm tm{};
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", ::localtime_r(&secs, &tm));
+  return std::string(buf) + "  " + e["kind"].get<std::string>() + "  " + e["message"].get<std::string>() + "\n";
+}
+
+// The newest --limit events (after --after, since --since), oldest first, as one JSON document
+// ({"events": [...]}) or text lines; with -f, then every new event as it comes (JSON Lines with
+// --json: one object per line, docs/cli-contract.md).
 void events(AppContext& ctx, const Flags& f) {
-  auto client = DaemonClient::connect(ctx, true);
-  if (!client) return ctx.fail(client.error());
+  if (f.limit < 1 || f.limit > 10000) return ctx.fail({util::ErrorCode::invalid_argument, "--limit must be in [1, 10000]"});
+  if (f.after < 0) return ctx.fail({util::ErrorCode::invalid_argument, "--after must be an event id (>= 0)"});
+  std::int64_t since_ms = 0;
+  if (!f.since.empty()) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    auto s = util::parse_since(f.since, now);
+    if (!s) return ctx.fail(s.error());
+    since_ms = *s;
+  }
+  // Without -f, a read-only command: from the daemon when one runs, else from the database (no
+  // daemon is started; a broken configuration or a read-only state directory does not matter).
+  auto client = DaemonClient::connect(ctx, f.follow);
+  if (!client && (f.follow || client.error().code != util::ErrorCode::unavailable)) return ctx.fail(client.error());
+  if (!client) {
+    auto store = ctx.state_for_reading();
+    if (!store) return ctx.fail(store.error());
+    auto list = (*store)->list_latest_events(f.after, since_ms, f.limit);
+    if (!list) return ctx.fail(list.error());
+    json arr = json::array();
+    for (const auto& e : *list) arr.push_back(event_json(e));
+    if (f.json) {
+      ctx.out() << json{{"events", arr}}.dump(2) << "\n";
+    } else {
+      for (const auto& e : arr) ctx.out() << event_line(e);
+    }
+    return;
+  }
   std::int64_t after = f.after;
+  bool first = true;
   while (true) {
-    auto r = client->get("/v1/events?after=" + std::to_string(after) + (f.follow ? "&wait_ms=30000" : ""),
-                         std::chrono::milliseconds(40000));
+    const std::string query = first ? "latest=1&limit=" + std::to_string(f.limit) + "&since_ms=" + std::to_string(since_ms)
+                                    : std::string("wait_ms=30000");
+    auto r = client->get("/v1/events?after=" + std::to_string(after) + "&" + query, std::chrono::milliseconds(40000));
     if (!r) return ctx.fail(r.error());
+    if (first && f.json && !f.follow) {
+      ctx.out() << json{{"events", (*r)["events"]}}.dump(2) << "\n";
+      return;
+    }
+    first = false;
     for (const auto& e : (*r)["events"]) {
       after = std::max<std::int64_t>(after, e["id"].get<std::int64_t>());
-      if (f.json) {
-        ctx.out() << e.dump() << "\n";
-      } else {
-        const auto ts = e["ts_ms"].get<std::int64_t>();
-        const std::time_t secs = ts / 1000;
-        char buf[32];
-        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));
-        ctx.out() << buf << "  " << e["kind"].get<std::string>() << "  " << e["message"].get<std::string>() << "\n";
-      }
+      ctx.out() << (f.json ? e.dump() + "\n" : event_line(e));
     }
     ctx.out().flush();
     if (!f.follow) return;
@@ -150,31 +202,6 @@ void daemon_stop(AppContext& ctx, const Flags& f) {
   if (!client) return ctx.fail(client.error());
   if (auto st = stop_daemon(std::move(*client), f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
   ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
-}
-
-void daemon_install(AppContext& ctx) {
-  auto cfg = ctx.config();
-  if (!cfg) return ctx.fail(cfg.error());
-  const char* home = std::getenv("HOME");
-  if (!home) return ctx.fail({util::ErrorCode::unavailable, "HOME is not set"});
-  const auto dir = std::filesystem::path(home) / ".config" / "systemd" / "user";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::string unit = "[Unit]\nDescription=gpumod daemon (GPU inference service manager)\n\n[Service]\nType=exec\n";
-  unit += "ExecStart=\"" + exe + "\" --config \"" + (*cfg)->root.string() + "\" daemon run\n";
-  unit += "Restart=on-failure\nRestartSec=2\nKillMode=process\n\n[Install]\nWantedBy=default.target\n";
-  const auto path = dir / "gpumod.service";
-  const auto tmp = dir / ".gpumod.service.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << unit;
-    if (!out) return ctx.fail({util::ErrorCode::io, "writing " + tmp.string()});
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return ctx.fail({util::ErrorCode::io, "installing " + path.string() + ": " + ec.message()});
-  ctx.out() << "wrote " << path.string() << "\nenable it with: systemctl --user daemon-reload && systemctl --user enable --now gpumod.service\n"
-            << "(KillMode=process: stopping the daemon leaves the services it started running)\n";
 }
 
 }  // namespace
@@ -217,10 +244,12 @@ void register_runtime_commands(CLI::App& root, AppContext& ctx) {
   }
   {
     auto f = std::make_shared<Flags>();
-    auto* sub = root.add_subcommand("events", "The event log of what gpumod did");
-    sub->add_flag("-f,--follow", f->follow, "Keep printing new events");
+    auto* sub = root.add_subcommand("events", "The event log of what gpumod did (the newest --limit, oldest first)");
+    sub->add_flag("-f,--follow", f->follow, "Then keep printing new events as they happen");
+    sub->add_option("--limit", f->limit, "How many of the newest events to show (default 200)");
     sub->add_option("--after", f->after, "Only events after this id");
-    sub->add_flag("--json", f->json, "One JSON object per line");
+    sub->add_option("--since", f->since, "Only events since: a duration back (90s, 15m, 2h, 7d) or a local time (YYYY-MM-DD[ HH:MM[:SS]])");
+    sub->add_flag("--json", f->json, "One JSON document {\"events\": [...]}; with -f, JSON Lines (one event per line)");
     sub->callback([&ctx, f] { ctx.set_action([&ctx, f] { events(ctx, *f); }); });
   }
   auto* daemon = root.add_subcommand("daemon", "The gpumod daemon");
@@ -244,13 +273,12 @@ void register_runtime_commands(CLI::App& root, AppContext& ctx) {
     auto* sub = daemon->add_subcommand("start", "Start the daemon in the background");
     sub->callback([&ctx] {
       ctx.set_action([&ctx] {
-        if (daemon_running()) {
-          ctx.out() << "the daemon already runs\n";
-          return;
-        }
+        // connect() also restarts a running daemon whose environment differs from one this
+        // command sets explicitly (--simulate-gpu, $GPUMOD_LLAMA_SERVER_BIN): never ignored.
+        const bool was_running = daemon_running();
         auto c = DaemonClient::connect(ctx, true);
         if (!c) return ctx.fail(c.error());
-        ctx.out() << "daemon running\n";
+        ctx.out() << (was_running ? "the daemon already runs\n" : "daemon running\n");
       });
     });
   }
@@ -275,12 +303,21 @@ void register_runtime_commands(CLI::App& root, AppContext& ctx) {
         if (!p) return ctx.fail(p.error());
         ctx.out() << "daemon pid " << (*p)["pid"].get<int>() << " on " << daemon_socket_path().string()
                   << ", configuration " << (*p)["config_root"].get<std::string>() << "\n";
+        if (const auto env = p->value("environment", json::object()); env.contains("llama_server_bin")) {
+          ctx.out() << "  llama-server: " << env["llama_server_bin"].get<std::string>()
+                    << "\n  vllm:         " << env["vllm_bin"].get<std::string>() << "\n  GPU:          "
+                    << (env["simulate_gpu"].is_string() ? "simulated " + env["simulate_gpu"].get<std::string>()
+                                                        : std::string("as configured (gpumod.yaml) or detected"))
+                    << "\n";
+        }
       });
     });
   }
   {
-    auto* sub = daemon->add_subcommand("install", "Write a systemd user unit for the daemon");
-    sub->callback([&ctx] { ctx.set_action([&ctx] { daemon_install(ctx); }); });
+    auto f = std::make_shared<Flags>();
+    auto* sub = daemon->add_subcommand("install", "Write a systemd user unit for the daemon ($XDG_CONFIG_HOME/systemd/user)");
+    sub->add_flag("--force", f->force, "Replace a gpumod.service with other contents");
+    sub->callback([&ctx, f] { ctx.set_action([&ctx, f] { daemon_install(ctx, f->force); }); });
   }
 }
 

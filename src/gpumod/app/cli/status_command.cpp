@@ -10,7 +10,6 @@
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
-#include "gpumod/util/table.hpp"
 
 namespace gpumod::app {
 
@@ -18,13 +17,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Row {
-  const core::Service* service;
-  core::ServiceState state = core::ServiceState::stopped;
-  std::string reason;
-  std::optional<std::int64_t> measured_mib;
-};
-
+// Without a daemon: the same document as the daemon's /v1/status (docs/schemas/status.schema.json),
+// from what is stored: each service's last recorded state, pid and learned memory; nothing is
+// observed, so measured_mib is null, models is empty and external_mib is null.
 void run_status(AppContext& ctx, bool as_json) {
   // A running daemon knows the live state: ask it (without reading the configuration here).
   auto client = DaemonClient::connect(ctx, false);
@@ -36,62 +31,45 @@ void run_status(AppContext& ctx, bool as_json) {
     ctx.out() << (as_json ? st->dump(2) + "\n" : render_status(*st));
     return;
   }
-  auto cfg = ctx.config();
+  auto cfg = ctx.config_for_reading();
   if (!cfg) return ctx.fail(cfg.error());
-  auto store = ctx.state();
+  auto store = ctx.state_for_reading();
   if (!store) return ctx.fail(store.error());
   auto gpu = ctx.gpu();
   if (!gpu) return ctx.fail(gpu.error());
   auto current = (*store)->get_current_mode();
   if (!current) return ctx.fail(current.error());
 
-  std::vector<Row> rows;
+  json services = json::array();
   for (const auto& s : (*cfg)->services) {
-    Row row{&s};
+    json j = {{"id", s.id},
+              {"driver", core::to_string(s.driver)},
+              {"state", core::to_string(core::ServiceState::stopped)},
+              {"reason", ""},
+              {"pid", 0},
+              {"configured_mib", s.vram_mib},
+              {"measured_mib", nullptr},
+              {"learned_mib", nullptr},
+              {"learned_sleep_mib", nullptr},
+              {"models", json::array()}};
+    j["port"] = s.port ? json(*s.port) : json(nullptr);
     if (auto rt = (*store)->get_runtime(s.id); rt && *rt) {
-      row.state = (*rt)->state;
-      row.reason = (*rt)->reason;
-      row.measured_mib = (*rt)->learned_vram_mib;
+      j["state"] = core::to_string((*rt)->state);
+      j["reason"] = (*rt)->reason;
+      j["pid"] = (*rt)->pid;
+      if ((*rt)->learned_vram_mib) j["learned_mib"] = *(*rt)->learned_vram_mib;
+      if ((*rt)->learned_sleep_vram_mib) j["learned_sleep_mib"] = *(*rt)->learned_sleep_vram_mib;
     }
-    rows.push_back(row);
+    services.push_back(std::move(j));
   }
-
+  json out = {{"source", "database"}, {"gpu", gpu_json(**gpu)}, {"services", services}, {"external_mib", nullptr}};
+  out["current_mode"] = *current ? json(**current) : json(nullptr);
   if (as_json) {
-    json services = json::array();
-    for (const auto& r : rows) {
-      json j = {{"id", r.service->id},
-                {"driver", core::to_string(r.service->driver)},
-                {"state", core::to_string(r.state)},
-                {"reason", r.reason},
-                {"configured_mib", r.service->vram_mib}};
-      j["port"] = r.service->port ? json(*r.service->port) : json(nullptr);
-      j["estimated_mib"] = nullptr;
-      j["measured_mib"] = r.measured_mib ? json(*r.measured_mib) : json(nullptr);
-      services.push_back(std::move(j));
-    }
-    json out = {{"source", "database (no daemon running; states as last recorded)"},
-                {"gpu", gpu_json(**gpu)},
-                {"gpu_note", ctx.gpu_note()},
-                {"config", {{"root", (*cfg)->root.string()}, {"bundled_example", (*cfg)->bundled_example}}},
-                {"services", services}};
-    out["current_mode"] = *current ? json(**current) : json(nullptr);
     ctx.out() << out.dump(2) << "\n";
     return;
   }
-  ctx.out() << gpu_lines(**gpu, ctx.gpu_note());
-  ctx.out() << "Mode: " << (*current ? **current : std::string("(none)")) << "\n";
-  ctx.out() << "(no daemon running: states as last recorded)\n\n";
-  util::TextTable t({{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"CONFIGURED MiB", true},
-                     {"ESTIMATED MiB", true}, {"MEASURED MiB", true}});
-  for (const auto& r : rows) {
-    std::string state(core::to_string(r.state));
-    if (!r.reason.empty()) state += " (" + r.reason + ")";
-    t.add_row({r.service->id, std::string(core::to_string(r.service->driver)),
-               r.service->port ? std::to_string(*r.service->port) : "-", state,
-               util::group_thousands(r.service->vram_mib), "-",
-               r.measured_mib ? util::group_thousands(*r.measured_mib) : "-"});
-  }
-  ctx.out() << t.render();
+  if (!ctx.gpu_note().empty()) ctx.out() << "(" << ctx.gpu_note() << ")\n";
+  ctx.out() << "(no daemon running: states as last recorded)\n" << render_status(out);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
 #include "gpumod/infra/gpu/select.hpp"
+#include "gpumod/app/daemon/environment.hpp"
 #include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/gpu/sim_ledger.hpp"
 #include "gpumod/infra/http/client.hpp"
@@ -112,6 +113,7 @@ struct Api {
   std::string config_fingerprint;  // of the files as they were when the daemon loaded them
   std::function<void(bool with_services)> shutdown;
   std::string binary = binary_identity();  // the gpumod file this daemon runs
+  json environment = json::object();        // server binaries and simulated GPU (environment.hpp)
 
   void install(httplib::Server& svr) {
     svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
@@ -119,7 +121,8 @@ struct Api {
                       {"version", GPUMOD_VERSION},
                       {"config_root", config_root},
                       {"config_fingerprint", config_fingerprint},
-                      {"binary", binary}});
+                      {"binary", binary},
+                      {"environment", environment}});
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();
@@ -198,13 +201,19 @@ struct Api {
     auto after = query_int(req, "after", 0, 0, std::numeric_limits<std::int64_t>::max());
     auto limit = query_int(req, "limit", 200, 1, 10000);
     auto wait_ms = query_int(req, "wait_ms", 0, 0, 60000);
+    // latest=1: the newest `limit` (since since_ms), oldest first; else the oldest after `after`.
+    auto latest = query_int(req, "latest", 0, 0, 1);
+    auto since_ms = query_int(req, "since_ms", 0, 0, std::numeric_limits<std::int64_t>::max());
     if (!after) return std::unexpected(after.error());
     if (!limit) return std::unexpected(limit.error());
     if (!wait_ms) return std::unexpected(wait_ms.error());
+    if (!latest) return std::unexpected(latest.error());
+    if (!since_ms) return std::unexpected(since_ms.error());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(*wait_ms);
     while (true) {
       const auto gen = events.generation();
-      auto list = store.list_events(*after, static_cast<int>(*limit));
+      auto list = *latest ? store.list_latest_events(*after, *since_ms, static_cast<int>(*limit))
+                          : store.list_events(*after, static_cast<int>(*limit));
       if (!list) return std::unexpected(list.error());
       const auto now = std::chrono::steady_clock::now();
       if (!list->empty() || now >= deadline) {
@@ -345,6 +354,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     }).detach();
   };
   Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown};
+  api.environment = to_json(current_environment(**cfg, ctx.options.simulate_gpu));
   // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
   // workers, and one waiting on a client's idle connection held the shutdown up that long.
   // (Not 0: the same wait applies to a new connection's first request.)

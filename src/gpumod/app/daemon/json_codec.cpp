@@ -86,6 +86,7 @@ json to_json(const engine::SwitchResult& r) {
               {"predicted_free_mib", r.plan.predicted_free_mib},
               {"fit_problem", r.plan.fit_problem},
               {"preflight", r.preflight}};
+  if (!r.success) out["error_code"] = util::to_string(r.failure);
   out["from_mode"] = r.from_mode ? json(*r.from_mode) : json(nullptr);
   return out;
 }
@@ -130,7 +131,7 @@ std::string render_status(const json& st) {
            fmt_mib(d["free_mib"]) + " MiB\n";
   }
   out += "Mode: " + (st["current_mode"].is_string() ? st["current_mode"].get<std::string>() : "(none)") + "\n";
-  if (st.value("external_mib", 0) > 0) {
+  if (st.contains("external_mib") && st["external_mib"].is_number() && st["external_mib"].get<std::int64_t>() > 0) {
     out += "Other processes on the GPU: " + fmt_mib(st["external_mib"]) + " MiB\n";
   }
   out += "\n";

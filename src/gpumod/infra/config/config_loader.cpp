@@ -79,6 +79,7 @@ void load_into(const fs::path& root, const EnvLookup& getenv, ConfigLoad& out,
         break;
     }
   }
+  out.settings = settings;
   detail::check_config(services, modes, diags);
   if (!diags.errors().empty()) return;
 

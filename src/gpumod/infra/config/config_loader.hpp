@@ -30,6 +30,9 @@ struct ConfigLoad {
   std::optional<core::Config> config;     // set only when there are no errors
   std::vector<ConfigDiagnostic> errors;   // sorted by file, then line, then column
   std::vector<ConfigDiagnostic> notes;    // legal but worth knowing; same order
+  // gpumod.yaml as read, also when other files have errors (read-only commands then still know
+  // the GPU to simulate); defaults for what did not parse.
+  core::Settings settings;
 };
 
 // Never throws. $VAR / ${VAR} in values are expanded from the process environment.

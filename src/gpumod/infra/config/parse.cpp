@@ -146,7 +146,47 @@ class Reader {
     m_diags.note(where, std::move(message));
   }
 
-  // The file's single YAML document (a Null node when the file is empty); nothing on a syntax
+  // The line, column (1-based) and offset of the last '[' or '{' before `end` that is not closed
+// before it (outside quotes and comments); nothing when every one is closed.
+struct Opener {
+  int line;
+  int column;
+  std::size_t offset;
+};
+static std::optional<Opener> unclosed_flow_opener(const std::string& text, std::size_t end) {
+  std::vector<Opener> open;
+  int line = 1, col = 1;
+  char quote = 0;
+  bool comment = false;
+  for (std::size_t i = 0; i < text.size() && i < end; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      col = 1;
+      comment = false;
+      if (quote == '\'') quote = 0;  // a plain-scalar apostrophe ("it's") must not hide the rest
+      continue;
+    }
+    if (!comment) {
+      if (quote) {
+        if (c == quote) quote = 0;
+      } else if (c == '"' || (c == '\'' && (i == 0 || std::string_view(" [{,:").find(text[i - 1]) != std::string_view::npos))) {
+        quote = c;
+      } else if (c == '#' && (i == 0 || text[i - 1] == ' ')) {
+        comment = true;
+      } else if (c == '[' || c == '{') {
+        open.push_back({line, col, i});
+      } else if ((c == ']' || c == '}') && !open.empty()) {
+        open.pop_back();
+      }
+    }
+    ++col;
+  }
+  if (open.empty()) return std::nullopt;
+  return open.back();
+}
+
+// The file's single YAML document (a Null node when the file is empty); nothing on a syntax
   // error, which is reported.
   std::optional<YAML::Node> load(const std::string& text, std::string_view what) {
     if (text.size() > k_max_config_file_bytes) {
@@ -164,6 +204,16 @@ class Reader {
       const SourceLocation where = e.mark.line >= 0
                                        ? SourceLocation{m_file, e.mark.line + 1, e.mark.column + 1}
                                        : file_at();
+      // yaml-cpp reports an unclosed [ or { where it gave up looking (the next line); the mistake
+      // is the bracket: point at it.
+      if (e.mark.pos >= 0 && e.msg.find("flow not found") != std::string::npos) {
+        if (const auto opener = unclosed_flow_opener(text, static_cast<std::size_t>(e.mark.pos))) {
+          error({m_file, opener->line, opener->column},
+                std::string("YAML syntax error: this '") + text[opener->offset] + "' is never closed (" + e.msg + " at " +
+                    std::to_string(where.line) + ":" + std::to_string(where.column) + ")");
+          return std::nullopt;
+        }
+      }
       error(where, "YAML syntax error: " + e.msg);
     } catch (const std::exception& e) {
       error(file_at(), std::string("cannot parse YAML: ") + e.what());

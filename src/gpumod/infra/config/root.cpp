@@ -17,6 +17,17 @@ bool is_dir(const fs::path& p) {
   return fs::is_directory(p, ec);
 }
 
+// Why `dir` (named by `source`) cannot be the configuration root: it does not exist (not_found)
+// or it is something else than a directory (invalid_argument).
+util::Error not_a_root(const fs::path& dir, const std::string& source) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return {util::ErrorCode::invalid_argument,
+            "config directory '" + dir.string() + "' (from " + source + ") is not a directory"};
+  }
+  return {util::ErrorCode::not_found, "config directory '" + dir.string() + "' (from " + source + ") does not exist"};
+}
+
 std::optional<std::string> non_empty(const std::optional<std::string>& v) {
   if (v && !v->empty()) return v;
   return std::nullopt;
@@ -53,17 +64,11 @@ util::Result<RootChoice> resolve_config_root(
     return getenv ? non_empty(getenv(name)) : std::nullopt;
   };
   if (cli_dir) {
-    if (!is_dir(*cli_dir)) {
-      return util::fail(util::ErrorCode::not_found,
-                        "config directory '" + cli_dir->string() + "' (from --config) does not exist");
-    }
+    if (!is_dir(*cli_dir)) return std::unexpected(not_a_root(*cli_dir, "--config"));
     return RootChoice{*cli_dir, false, "--config"};
   }
   if (const auto dir = env("GPUMOD_CONFIG_DIR")) {
-    if (!is_dir(*dir)) {
-      return util::fail(util::ErrorCode::not_found,
-                        "config directory '" + *dir + "' (from $GPUMOD_CONFIG_DIR) does not exist");
-    }
+    if (!is_dir(*dir)) return std::unexpected(not_a_root(*dir, "$GPUMOD_CONFIG_DIR"));
     return RootChoice{fs::path(*dir), false, "$GPUMOD_CONFIG_DIR"};
   }
   // XDG: a relative $XDG_CONFIG_HOME is invalid and ignored (XDG Base Directory spec).

@@ -9,9 +9,29 @@
 
 namespace gpumod::infra::gguf {
 
+namespace {
+
+// A path that names something else than a regular file holds no GGUF file: not_found (exit 4),
+// naming what is there. Not a usage error: the argument was well formed.
+std::unexpected<util::Error> not_a_file(const std::string& path, mode_t mode) {
+  const char* what = S_ISDIR(mode)    ? "a directory"
+                     : S_ISFIFO(mode) ? "a FIFO"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                     : S_ISSOCK(mode) ? "a socket"
+                                      : "not a regular file";
+  return util::fail(util::ErrorCode::not_found, "no GGUF file at " + path + ": it is " + what);
+}
+
+}  // namespace
+
 util::Result<std::unique_ptr<FileByteSource>> FileByteSource::open(const std::string& path) {
   if (path.empty()) return util::fail(util::ErrorCode::invalid_argument, "empty GGUF path");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Special files are refused before they are opened: opening a FIFO blocks until a writer comes,
+  // a device may have side effects. O_NONBLOCK covers a path swapped between stat and open.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) return not_a_file(path, before.st_mode);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     return util::fail(err == ENOENT ? util::ErrorCode::not_found : util::ErrorCode::io,
@@ -25,7 +45,7 @@ util::Result<std::unique_ptr<FileByteSource>> FileByteSource::open(const std::st
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return util::fail(util::ErrorCode::invalid_argument, path + " is not a regular file");
+    return not_a_file(path, st.st_mode);
   }
   return std::unique_ptr<FileByteSource>(
       new FileByteSource(path, fd, static_cast<std::uint64_t>(st.st_size)));

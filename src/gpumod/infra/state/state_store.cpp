@@ -884,6 +884,38 @@ const std::filesystem::path& StateStore::path() const {
   std::lock_guard<std::mutex> lock_(m_impl->mutex);  \
   const Impl& im = *m_impl
 
+util::Result<StateStore> StateStore::open_read_only(std::unique_ptr<Impl> impl, const OpenOptions& options) {
+  const auto& db_path = impl->path;
+  std::error_code ec;
+  if (!fs::is_regular_file(db_path, ec)) {
+    return util::fail(ErrorCode::not_found, fmt::format("{}does not exist (nothing stored yet)", impl->prefix));
+  }
+  const bool dir_writable = ::access(db_path.parent_path().c_str(), W_OK) == 0;
+  // immutable=1: no locks and no -shm (the directory is read-only, so no writer can exist there).
+  std::string uri = "file:";
+  for (const char c : db_path.string()) {
+    if (c == '?' || c == '#' || c == '%') uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    else uri += c;
+  }
+  uri += dir_writable ? "?mode=ro" : "?mode=ro&immutable=1";
+  int rc = sqlite3_open_v2(uri.c_str(), &impl->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    if (impl->db == nullptr) return util::fail(ErrorCode::io, fmt::format("{}opening: out of memory", impl->prefix));
+    return std::unexpected(impl->error(rc, "opening read-only"));
+  }
+  sqlite3_extended_result_codes(impl->db, 1);
+  sqlite3_busy_timeout(impl->db, static_cast<int>(options.busy_timeout.count()));
+  auto version = impl->schema_version();
+  if (!version) return std::unexpected(version.error());
+  if (*version != static_cast<int>(k_migrations.size())) {
+    return util::fail(ErrorCode::conflict,
+                      fmt::format("{}has schema version {}, this gpumod needs {}; opened read-only it cannot be migrated",
+                                  impl->prefix, *version, k_migrations.size()));
+  }
+  return StateStore(std::move(impl));
+}
+
 util::Result<StateStore> StateStore::open(const std::filesystem::path& db_path,
                                           const OpenOptions& options) {
   if (db_path.empty()) {
@@ -893,6 +925,7 @@ util::Result<StateStore> StateStore::open(const std::filesystem::path& db_path,
   impl->path = db_path;
   impl->prefix = fmt::format("state database {}: ", db_path.string());
   impl->now_ms = options.now_ms;
+  if (options.read_only) return open_read_only(std::move(impl), options);
 
   if (auto d = make_private_dirs(db_path.parent_path()); !d) {
     return std::unexpected(util::with_context(d.error(), impl->prefix + "creating its directory"));
@@ -1338,6 +1371,18 @@ util::Result<std::int64_t> StateStore::append_event(const Event& e) {
   return sqlite3_last_insert_rowid(im.db);
 }
 
+// The rows of a statement selecting id, ts_ms, kind, service_id, mode_id, message, data_json.
+static util::Result<std::vector<Event>> read_events(Stmt& s) {
+  std::vector<Event> out;
+  for (;;) {
+    auto r = s.step();
+    if (!r) return std::unexpected(r.error());
+    if (!*r) break;
+    out.push_back(Event{s.i64(0), s.i64(1), s.text(2), s.text(3), s.text(4), s.text(5), s.text(6)});
+  }
+  return out;
+}
+
 util::Result<std::vector<Event>> StateStore::list_events(std::int64_t after_id, int limit) const {
   GPUMOD_STATE_LOCK();
   auto s = im.prepare(
@@ -1346,15 +1391,19 @@ util::Result<std::vector<Event>> StateStore::list_events(std::int64_t after_id, 
       "listing events");
   if (!s) return std::unexpected(s.error());
   s->bind(1, after_id).bind(2, std::max(limit, 0));
-  std::vector<Event> out;
-  for (;;) {
-    auto r = s->step();
-    if (!r) return std::unexpected(r.error());
-    if (!*r) break;
-    out.push_back(
-        Event{s->i64(0), s->i64(1), s->text(2), s->text(3), s->text(4), s->text(5), s->text(6)});
-  }
-  return out;
+  return read_events(*s);
+}
+
+util::Result<std::vector<Event>> StateStore::list_latest_events(std::int64_t after_id, std::int64_t since_ts_ms,
+                                                                int limit) const {
+  GPUMOD_STATE_LOCK();
+  auto s = im.prepare(
+      "SELECT id, ts_ms, kind, service_id, mode_id, message, data_json FROM "
+      "(SELECT * FROM events WHERE id > ?1 AND ts_ms >= ?2 ORDER BY id DESC LIMIT ?3) ORDER BY id",
+      "listing the latest events");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, after_id).bind(2, since_ts_ms).bind(3, std::max(limit, 0));
+  return read_events(*s);
 }
 
 util::Result<std::int64_t> StateStore::latest_event_id() const {

@@ -44,6 +44,10 @@ using ClockMs = std::function<std::int64_t()>;
 struct OpenOptions {
   ClockMs now_ms;                                 // empty: std::chrono::system_clock
   std::chrono::milliseconds busy_timeout{5000};   // how long a write waits for another writer
+  // Read-only commands on a state directory they cannot write: the file must exist and have the
+  // current schema; nothing is created, migrated or written (writes fail with io). Opened
+  // immutable when its directory is not writable (SQLite then needs no -shm file).
+  bool read_only = false;
 };
 
 // ---- Config sync ----
@@ -256,6 +260,9 @@ class StateStore {
   util::Result<std::int64_t> append_event(const Event& event);
   // Events with id > after_id, oldest first, at most `limit`.
   util::Result<std::vector<Event>> list_events(std::int64_t after_id, int limit = 100) const;
+  // The newest `limit` events with id > after_id and ts_ms >= since_ts_ms, oldest first
+  // (`gpumod events`: the tail of the log, not its head).
+  util::Result<std::vector<Event>> list_latest_events(std::int64_t after_id, std::int64_t since_ts_ms, int limit) const;
   util::Result<std::int64_t> latest_event_id() const;  // 0 when empty
 
   // Starts a switch (state running, all steps pending) in one transaction. Refused (conflict)
@@ -278,6 +285,7 @@ class StateStore {
  private:
   struct Impl;
   explicit StateStore(std::unique_ptr<Impl> impl);
+  static util::Result<StateStore> open_read_only(std::unique_ptr<Impl> impl, const OpenOptions& options);
   std::unique_ptr<Impl> m_impl;
 };
 

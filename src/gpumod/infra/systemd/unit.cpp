@@ -119,6 +119,10 @@ util::Result<std::string> render_unit(const UnitSpec& spec) {
       return bad("the working directory has a line break");
     }
   }
+  if (spec.kill_mode != "control-group" && spec.kill_mode != "process") {
+    return bad(fmt::format("kill mode '{}' is not one of: control-group, process", spec.kill_mode));
+  }
+  if (spec.comment.find_first_of("\n\r") != std::string::npos) return bad("the comment has a line break");
   if (spec.restart != "no" && spec.restart != "on-failure") {
     return bad(fmt::format("restart policy '{}' is not one of: no, on-failure", spec.restart));
   }
@@ -129,7 +133,7 @@ util::Result<std::string> render_unit(const UnitSpec& spec) {
   }
 
   std::string out;
-  out += "# Written by gpumod; edits are overwritten on the next start.\n";
+  out += "# " + spec.comment + "\n";
   out += "[Unit]\n";
   out += "Description=" + escape_specifiers(spec.description) + "\n";
   out += "\n[Service]\n";
@@ -146,7 +150,7 @@ util::Result<std::string> render_unit(const UnitSpec& spec) {
   if (!spec.working_dir.empty()) {
     out += "WorkingDirectory=" + escape_specifiers(spec.working_dir.string()) + "\n";
   }
-  out += "KillMode=control-group\n";
+  out += "KillMode=" + spec.kill_mode + "\n";
   out += fmt::format("TimeoutStopSec={}\n", spec.stop_timeout.count());
   out += "Restart=" + spec.restart + "\n";
   out += fmt::format("RestartSec={}\n", spec.restart_sec.count());

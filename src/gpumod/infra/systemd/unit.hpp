@@ -27,6 +27,8 @@ struct UnitSpec {
   std::chrono::seconds stop_timeout{30};
   std::string restart = "no";  // "no" | "on-failure"
   std::chrono::seconds restart_sec{5};
+  std::string kill_mode = "control-group";  // "control-group" | "process" (the daemon: its services live on)
+  std::string comment = "Written by gpumod; edits are overwritten on the next start.";  // one line
 };
 
 // Checks ^[a-zA-Z0-9_@:.\-]+\.service$, no leading '-', at most 255 characters.

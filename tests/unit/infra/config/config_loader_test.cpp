@@ -553,8 +553,18 @@ TEST(ConfigLoaderTest, YamlSyntaxErrorReportsFileLineAndColumn) {
   const auto r = load_config(root, fake_env({}));
   EXPECT_FALSE(r.config);
   EXPECT_THAT(lines(r.errors),
-              ElementsAre("modes/m.yaml:3:1: YAML syntax error: end of sequence flow not found",
+              ElementsAre("modes/m.yaml:2:11: YAML syntax error: this '[' is never closed (end of sequence flow "
+                          "not found at 3:1)",
                           "presets/llm/bad.yaml:4:11: YAML syntax error: illegal map value"));
+}
+
+// yaml-cpp gives up on an unclosed bracket at the next line; the error points at the bracket.
+TEST(ConfigLoaderTest, UnclosedBracketIsReportedWhereItOpens) {
+  TempConfig tc;
+  tc.write("presets/a.yaml", "id: a\nport: {x: 1 # a comment with ] and }\nvram_mb: 3\ndriver: vllm\n");
+  const auto r = load(tc);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_THAT(format_diagnostic(r.errors[0]), HasSubstr("presets/a.yaml:2:7: YAML syntax error: this '{' is never closed"));
 }
 
 TEST(ConfigLoaderTest, ReportsManyErrorsTogetherSortedByFileAndLine) {
