@@ -311,6 +311,9 @@ void LlamaServer::begin_load(Model& m, std::unique_lock<std::mutex>&) {
       publish(*mm);
       return;
     }
+    // What the context was built with, as llama_context prints it before the buffer sizes.
+    log_raw(prefix + "llama_context: n_seq_max     = " + std::to_string(m_o.parallel));
+    log_raw(prefix + "llama_context: n_ctx         = " + std::to_string(m_o.ctx_size > 0 ? m_o.ctx_size : 4096));
     log_buffer_lines(prefix, mm->vram_mib);
     if (m_o.router()) {
       static int next_port = 0;

@@ -64,7 +64,11 @@ std::int64_t need_of(const Service& s, const ObservedService& o) {
   return o.learned_mib.value_or(s.vram_mib);
 }
 
-int sleep_level(const Service& s) { return s.sleep_mode == SleepMode::l2 ? 2 : 1; }
+// A router's sleep is an unload: no level (0).
+int sleep_level(const Service& s) {
+  if (s.sleep_mode == SleepMode::router) return 0;
+  return s.sleep_mode == SleepMode::l2 ? 2 : 1;
+}
 
 bool is_stopped(ServiceState st) { return st == ServiceState::stopped; }
 
@@ -103,6 +107,8 @@ util::Result<Plan> plan_mode_switch(const PlanInput& in) {
     PlanStep step;
     step.service_id = s.id;
     step.outgoing = true;
+    step.prior_state = o.state;
+    step.prior_sleep_level = o.sleep_level;
     const bool shares_router = !router_group(s).empty() && incoming_groups.contains(router_group(s));
     if (o.state == ServiceState::running && s.can_sleep()) {
       step.action = StepAction::sleep;
@@ -133,6 +139,8 @@ util::Result<Plan> plan_mode_switch(const PlanInput& in) {
     PlanStep step;
     step.service_id = id;
     step.as_dependency = dependency_only;
+    step.prior_state = o.state;
+    step.prior_sleep_level = o.sleep_level;
     const std::string why = dependency_only ? "a dependency of mode " + mode->id : "in mode " + mode->id;
     switch (o.state) {
       case ServiceState::running:

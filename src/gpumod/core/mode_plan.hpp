@@ -38,6 +38,7 @@ struct ObservedService {
   std::int64_t resident_mib = 0;  // memory its processes hold now (0 when unknown or stopped)
   std::optional<std::int64_t> learned_mib;        // learned footprint when running
   std::optional<std::int64_t> learned_sleep_mib;  // learned footprint when asleep
+  int sleep_level = 0;                            // when asleep: the level it sleeps at (0: its default)
 };
 
 struct PlanStep {
@@ -50,6 +51,10 @@ struct PlanStep {
   std::int64_t frees_mib = 0;       // memory this step frees (sleep/stop)
   std::int64_t predicted_free_mib = 0;  // GPU free memory predicted after this step
   bool outgoing = false;
+  // The state before this step, which its undo restores (an asleep service stays asleep at its
+  // level, a stopped one stopped).
+  ServiceState prior_state = ServiceState::stopped;
+  int prior_sleep_level = 0;
 };
 
 struct PlanInput {

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/core/router_mates.hpp"
+#include "gpumod/core/run_settings.hpp"
 #include "gpumod/drivers/llamacpp_driver.hpp"
 #include "gpumod/engine/gguf_vram_model.hpp"
 #include "gpumod/engine/model_registry.hpp"
@@ -266,8 +268,20 @@ void Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
 drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via) {
   drivers::Observation obs;
   if (!instance_alive(s.instance_key)) {
-    obs.state = s.state == ServiceState::failed ? ServiceState::failed : ServiceState::stopped;
-    obs.reason = s.state == ServiceState::failed ? s.reason : "";
+    bool tracked = false;  // gpumod started it and did not stop it
+    {
+      std::lock_guard lock(state_mutex);
+      tracked = instances.contains(s.instance_key);
+    }
+    if (s.state == ServiceState::failed) {
+      obs.state = ServiceState::failed;
+      obs.reason = s.reason;
+    } else if (tracked && s.state != ServiceState::stopped) {
+      obs.state = ServiceState::failed;
+      obs.reason = "process gone (it exited or was killed; gpumod did not stop it)";
+    } else {
+      obs.state = ServiceState::stopped;
+    }
     return obs;
   }
   auto ctx = context(s, via);
@@ -287,6 +301,7 @@ drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via
       obs.reason = "starting: " + obs.reason;
     }
   }
+  adjust_mate_observation(s, obs);
   return obs;
 }
 
@@ -370,11 +385,22 @@ void Engine::Impl::record_buffer_sizes(const Slot& s, std::int64_t process_mib) 
   const auto& svc = *s.service;
   if (svc.driver != core::DriverKind::llamacpp) return;
   std::string text;
-  for (const auto& line : log_tail(s.instance_key, 600)) text += line + "\n";
+  // A router's log holds every mate's loads; each child's lines carry "[model] ".
+  const std::string own = s.instance_key != svc.id ? "[" + drivers::static_model_id(svc).value_or(svc.id) + "] " : "";
+  std::string all;
+  for (const auto& line : log_tail(s.instance_key, 600)) {
+    all += line + "\n";
+    if (!own.empty() && line.starts_with(own)) text += line + "\n";
+  }
+  const bool own_lines = !text.empty();
+  if (!own_lines) text = std::move(all);  // no prefixed lines: the whole log
   const auto sizes = drivers::parse_buffer_sizes(text);
   if (sizes.empty()) return;
   auto options = estimate_options_for(svc);
   if (!options) return;
+  // Stored under the settings it actually ran with: its argv, then what its log says.
+  if (auto spec = driver(svc).launch_spec(svc, settings.launch)) core::apply_llama_argv(*options, spec->argv);
+  core::apply_llama_log(*options, text, own_lines ? drivers::static_model_id(svc).value_or(svc.id) : "");
   for (const auto& [device, b] : sizes.devices) {
     if (device.rfind("CUDA", 0) != 0 || device.find("_Host") != std::string::npos) continue;
     infra::state::ModelMeasurement m;
@@ -504,8 +530,10 @@ bool Engine::Impl::router_mates_active(const Slot& s) {
   std::lock_guard lock(state_mutex);
   for (const auto& [id, other] : slots) {
     if (&other == &s || other.instance_key != s.instance_key) continue;
+    // A mate asleep (its model unloaded) keeps the router too: stopping the router would turn
+    // it from asleep to gone.
     if (other.state == ServiceState::running || other.state == ServiceState::loading ||
-        other.state == ServiceState::starting) {
+        other.state == ServiceState::starting || other.state == ServiceState::sleeping) {
       return true;
     }
   }
@@ -560,7 +588,9 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
       return util::fail(ErrorCode::conflict, "cannot start " + svc.id + ": " + why +
                                                  "; stop that process or change the port of " + svc.id);
     }
-    const std::int64_t need = router ? 0 : s.learned_mib.value_or(svc.vram_mib);
+    // A router started for this mate loads its model at once: its memory is admitted here too
+    // (#19 F2), re-checked now, after any planning.
+    const std::int64_t need = s.learned_mib.value_or(svc.vram_mib);
     if (auto st = admit(s, need); !st) {
       set_state(s, ServiceState::stopped, st.error().message);
       return std::unexpected(st.error());
@@ -676,8 +706,11 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
   if (auto st = driver(svc).sleep(svc, ctx, level, settings.control_timeout); !st) {
     return util::fail(st.error().code, "sleeping " + svc.id + ": " + st.error().message);
   }
-  set_state(s, ServiceState::sleeping, "level " + std::to_string(level));
-  learn(s, true);
+  s.evicted = false;
+  s.sleep_level = level;
+  const bool mate = s.instance_key != svc.id;
+  set_state(s, ServiceState::sleeping, mate ? "model unloaded" : "level " + std::to_string(level));
+  if (!mate) learn(s, true);  // a mate's router keeps the other mates' memory: not its own
   r.changed = true;
   r.state = ServiceState::sleeping;
   r.elapsed_ms = elapsed_ms(t0);
@@ -707,11 +740,16 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
   if (!instance_alive(s.instance_key)) {
     return util::fail(ErrorCode::conflict, svc.id + " is not running; start it instead");
   }
+  std::int64_t router_before_mib = 0;
   if (s.instance_key != svc.id) {  // a router model's wake is a load: its file must be there (W24)
     auto code = ErrorCode::failed;
     if (const auto problems = preflight(s, false, &code); !problems.empty()) {
       return util::fail(code, "cannot wake " + svc.id + ": preflight: " + util::join(problems, "; "));
     }
+    // At models_max, the mate the router would evict is unloaded first (awaited), so admission
+    // counts its memory as free; a mate of the current mode only when told so (--evict).
+    if (auto st = make_room_in_router(s, obs); !st) return std::unexpected(st.error());
+    if (auto snap = snapshot()) router_before_mib = memory_of(*snap, s.instance_key);
   }
   std::int64_t resident = 0;
   if (auto snap = snapshot(); snap && s.instance_key == svc.id) resident = memory_of(*snap, s.instance_key);
@@ -725,8 +763,22 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
     return util::fail(st.error().code, "waking " + svc.id + ": " + st.error().message);
   }
   s.was_ready = true;
+  s.evicted = false;
   set_state(s, ServiceState::running, "");
-  learn(s, false);
+  if (s.instance_key == svc.id) {
+    learn(s, false);
+  } else if (auto after = snapshot()) {
+    // A router mate's footprint is what its load added to the router, not the whole process.
+    const std::int64_t added = memory_of(*after, s.instance_key) - router_before_mib;
+    if (added > 0) {
+      {
+        std::lock_guard lock(state_mutex);
+        s.learned_mib = added;
+      }
+      persist(s);
+      record_buffer_sizes(s, added);
+    }
+  }
   r.changed = true;
   r.state = ServiceState::running;
   r.elapsed_ms = elapsed_ms(t0);
@@ -737,6 +789,31 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
 
 util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
   const auto t0 = Clock::now();
+  if (s.instance_key != s.service->id && instance_alive(s.instance_key) && router_mates_active(s)) {
+    // Repairing one mate of a router that serves others is an unload + load of its model; the
+    // router (and the other mates' models) stay.
+    const auto now = observe(s);
+    if (now.state == ServiceState::stopped || now.state == ServiceState::failed || now.state == ServiceState::sleeping) {
+      auto r = do_start(s);  // nothing loaded to repair: a load
+      if (r) r->action = "restart";
+      return r;
+    }
+    auto ctx = context(s);
+    const auto seen = driver(*s.service).observe(*s.service, ctx);
+    if (seen.state == ServiceState::running || seen.state == ServiceState::loading) {
+      if (auto st = driver(*s.service).sleep(*s.service, ctx, 0, settings.control_timeout); !st) {
+        return util::fail(st.error().code, "restarting " + s.service->id + " (unloading its model): " + st.error().message);
+      }
+    }
+    set_state(s, ServiceState::sleeping, "reloading its model");
+    auto r = do_wake(s);
+    if (!r) return r;
+    r->action = "restart";
+    r->changed = true;
+    r->elapsed_ms = elapsed_ms(t0);
+    r->message = s.service->id + " reloaded in its router (unload + load) in " + std::to_string(r->elapsed_ms) + " ms";
+    return r;
+  }
   if (auto st = do_stop(s); !st) return st;
   auto r = do_start(s);
   if (!r) return r;
@@ -749,12 +826,15 @@ util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
 // ---------------------------------------------------------------------------------------------
 // Public commands
 
-util::Result<OpResult> Engine::start_service(const std::string& id) {
+util::Result<OpResult> Engine::start_service(const std::string& id, bool evict) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
   std::lock_guard lock(m->command_mutex);
   (*s)->restarts->reset();  // started by hand: the restart budget and crash-loop count start afresh
-  return m->do_start(**s);
+  m->refuse_mode_evictions = !evict;
+  auto r = m->do_start(**s);
+  m->refuse_mode_evictions = false;
+  return r;
 }
 
 util::Result<OpResult> Engine::stop_service(const std::string& id) {
@@ -768,7 +848,10 @@ util::Result<OpResult> Engine::restart_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
   std::lock_guard lock(m->command_mutex);
-  return m->do_restart(**s);
+  m->refuse_mode_evictions = true;  // a restart reloads its own model; it never evicts the mode's
+  auto r = m->do_restart(**s);
+  m->refuse_mode_evictions = false;
+  return r;
 }
 
 util::Result<OpResult> Engine::sleep_service(const std::string& id, std::optional<int> level) {
@@ -777,16 +860,23 @@ util::Result<OpResult> Engine::sleep_service(const std::string& id, std::optiona
   if (level && *level != 1 && *level != 2) {
     return util::fail(ErrorCode::invalid_argument, "sleep level must be 1 or 2, got " + std::to_string(*level));
   }
+  if (level && (*s)->service->sleep_mode == core::SleepMode::router) {
+    return util::fail(ErrorCode::invalid_argument, id + " is a model of a llama-server router: its sleep is an unload, "
+                                                        "which has no levels (leave out --level)");
+  }
   const int lvl = level.value_or((*s)->service->sleep_mode == core::SleepMode::l2 ? 2 : 1);
   std::lock_guard lock(m->command_mutex);
   return m->do_sleep(**s, lvl);
 }
 
-util::Result<OpResult> Engine::wake_service(const std::string& id) {
+util::Result<OpResult> Engine::wake_service(const std::string& id, bool evict) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
   std::lock_guard lock(m->command_mutex);
-  return m->do_wake(**s);
+  m->refuse_mode_evictions = !evict;
+  auto r = m->do_wake(**s);
+  m->refuse_mode_evictions = false;
+  return r;
 }
 
 util::Status Engine::stop_all() {
@@ -797,6 +887,8 @@ util::Status Engine::stop_all() {
     if (auto r = m->do_stop(s); !r && !first) first = r.error();
   }
   if (first) return std::unexpected(*first);
+  // Nothing runs any more: no mode is current (status would claim one otherwise).
+  if (auto cur = m->store.get_current_mode(); cur && *cur) (void)m->store.clear_current_mode("every service stopped");
   return {};
 }
 
@@ -807,6 +899,16 @@ util::Result<StatusView> Engine::status() {
   v.gpu = *snap;
   auto cur = m->store.get_current_mode();
   if (cur) v.current_mode = *cur;
+  if (auto sw = m->store.unfinished_switch(); sw && *sw) {
+    const auto& j = **sw;
+    std::size_t at = 0;
+    for (const auto& step : j.steps) at += step.status != infra::state::StepStatus::pending;
+    v.switch_in_progress = m->resuming_switch.load()
+                               ? "resuming switch to " + j.to_mode + " after a restart"
+                               : "switching " + (j.from_mode.empty() ? std::string("(none)") : j.from_mode) + " -> " +
+                                     j.to_mode + ", step " + std::to_string(std::max<std::size_t>(at, 1)) + "/" +
+                                     std::to_string(j.steps.size());
+  }
   std::set<int> managed;
   // The servers are asked at the same time, one thread per live process: a status of 20
   // services then costs about one round trip, not the sum of them. The services of one process
@@ -856,6 +958,13 @@ util::Result<StatusView> Engine::status() {
     }
     v.services.push_back(std::move(sv));
   }
+  if (v.current_mode) {
+    std::vector<std::pair<std::string, core::ServiceNow>> now;
+    for (const auto& sv : v.services) {
+      now.emplace_back(sv.id, core::ServiceNow{sv.state, sv.reason.starts_with("evicted")});
+    }
+    v.mode_modified = core::mode_modifications(m->config, *v.current_mode, now);
+  }
   for (const auto& d : snap->devices) {
     for (const auto& p : d.processes) {
       // Ours when the process or one of its ancestors is a managed instance.
@@ -891,9 +1000,11 @@ util::Status Engine::recover() {
         std::lock_guard l(m->state_mutex);
         m->instances[s.instance_key] = Instance{id, m->log_file(s.instance_key), rt.started_at_ms};
         s.state = rt.state;  // as recorded: a service that was starting is still in its window
+        s.reason = rt.reason;
+        s.evicted = rt.state == core::ServiceState::sleeping && rt.reason.starts_with("evicted");
       }
       const auto obs = m->observe(s);
-      m->set_state(s, obs.state, "adopted");
+      m->set_state(s, obs.state, s.evicted ? rt.reason : "adopted");
       m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) + ")");
     } else if (rt.state != core::ServiceState::stopped) {
       m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
@@ -906,7 +1017,9 @@ util::Status Engine::recover() {
     const std::string target = (*unfinished)->to_mode;
     (void)m->store.finish_switch((*unfinished)->id, infra::state::SwitchState::failed, "interrupted: the daemon stopped mid-switch; resumed on restart");
     m->emit("switch.resumed", "", target, "resuming the switch to " + target + " interrupted by a daemon restart");
+    m->resuming_switch = true;
     auto r = m->run_switch(target, SwitchOptions{});
+    m->resuming_switch = false;
     if (!r) return std::unexpected(r.error());
   }
   return {};

@@ -98,6 +98,11 @@ struct StatusView {
   std::optional<std::string> current_mode;
   std::vector<ServiceView> services;
   std::int64_t external_mib = 0;  // GPU memory of processes gpumod does not manage
+  // How the services differ from the current mode ("chat-b woken", "chat-a evicted"); empty
+  // when they match it.
+  std::vector<std::string> mode_modified;
+  // A switch under way: "switching a -> b, step 2/3", or "resuming switch to b after a restart".
+  std::string switch_in_progress;
 };
 
 struct OpResult {
@@ -157,11 +162,12 @@ class Engine {
   util::Status recover();
 
   util::Result<StatusView> status();
-  util::Result<OpResult> start_service(const std::string& id);
+  // evict: a router-mate load may unload a mate of the current mode (else refused: conflict).
+  util::Result<OpResult> start_service(const std::string& id, bool evict = false);
   util::Result<OpResult> stop_service(const std::string& id);
   util::Result<OpResult> restart_service(const std::string& id);
   util::Result<OpResult> sleep_service(const std::string& id, std::optional<int> level);
-  util::Result<OpResult> wake_service(const std::string& id);
+  util::Result<OpResult> wake_service(const std::string& id, bool evict = false);
   util::Result<SwitchResult> switch_mode(const std::string& mode_id, const SwitchOptions& options);
   // Stops every service gpumod runs (daemon stop --with-services).
   util::Status stop_all();

@@ -4,6 +4,7 @@
 // serializes mutating commands.
 #pragma once
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <mutex>
@@ -46,6 +47,10 @@ struct Slot {
   int health_failures = 0;
   int health_successes = 0;
   std::optional<Clock::time_point> restart_due;
+  // Router-mates (router_mates.cpp): its model was unloaded by the router or by another mate's
+  // load (not by a sleep of its own); the level it was last put to sleep at.
+  bool evicted = false;
+  int sleep_level = 0;
 };
 
 struct Engine::Impl {
@@ -125,6 +130,29 @@ struct Engine::Impl {
   bool router_mates_active(const Slot& s);
   util::Status check_port_free(const Slot& s);
   util::Status check_port_owner(const Slot& s);
+
+  // --- router_mates.cpp ---
+  // Set by `service wake/start` without --evict: a load that would unload a mate of the current
+  // mode is refused (conflict) instead.
+  bool refuse_mode_evictions = false;
+  // recover() is finishing a switch a killed daemon left (status says so).
+  std::atomic<bool> resuming_switch{false};
+  bool is_mate(const Slot& s) const { return s.instance_key != s.service->id; }
+  // The services of the current mode (with dependencies); empty when there is none.
+  std::set<std::string> current_mode_services();
+  // Before loading the model of mate `s` into its router (observed as `obs`): unloads the mate
+  // the router would evict at models_max, awaited, so admission sees its memory freed.
+  util::Status make_room_in_router(Slot& s, const drivers::Observation& obs);
+  // A router observation as gpumod calls it: a model the router reports unloaded is stopped,
+  // asleep or evicted according to what gpumod recorded (see core::classify_unloaded).
+  void adjust_mate_observation(const Slot& s, drivers::Observation& obs);
+  // The router process of mate `s` up and answering, no model loaded for it (undo of a stop of
+  // a mate that was asleep).
+  util::Status ensure_router_process(Slot& s);
+  // The memory of mate `s`'s model now: its share of the router process, learned at its load.
+  std::int64_t mate_resident_mib(const Slot& s, const core::GpuSnapshot& snap);
+  // Undo of one done step of a failed switch: back to the state before it (F1).
+  util::Result<OpResult> undo_step(const core::PlanStep& step);
 
   // --- mode_switch.cpp ---
   util::Result<SwitchResult> run_switch(const std::string& mode_id, const SwitchOptions& options);

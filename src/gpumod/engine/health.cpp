@@ -71,6 +71,19 @@ void Engine::health_tick() {
     }
     const bool process_dead = !m->instance_alive(s.instance_key);
     const auto obs = m->observe(s);
+    if (!process_dead && s.instance_key != id && obs.state == ServiceState::sleeping) {
+      // A router mate whose model the router unloaded (another mate's load at models_max, LRU,
+      // the router's idle sleep): evicted, not crashed. Nothing to restart, no budget spent.
+      s.health_failures = 0;
+      s.restart_due.reset();
+      {
+        std::lock_guard l(m->state_mutex);
+        s.evicted = obs.reason.starts_with("evicted");
+      }
+      m->set_state(s, ServiceState::sleeping, obs.reason);
+      m->emit("health.evicted", id, "", id + ": " + obs.reason);
+      continue;
+    }
     const bool healthy = obs.state == ServiceState::running;
     if (healthy) {
       s.health_failures = 0;

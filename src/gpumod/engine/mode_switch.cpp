@@ -49,12 +49,13 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     const auto obs = observe(s);
     core::ObservedService o;
     o.state = obs.state;
-    const bool router_model_idle = s.instance_key != id && obs.state != ServiceState::running;
-    o.resident_mib = router_model_idle ? 0 : memory_of(*snap, s.instance_key);
+    if (s.state != obs.state) set_state(s, obs.state, obs.reason);
+    // A router mate holds its model's share of the router process, not the whole process.
+    o.resident_mib = mate_resident_mib(s, *snap);
     o.learned_mib = s.learned_mib;
     o.learned_sleep_mib = s.learned_sleep_mib;
+    o.sleep_level = s.sleep_level;
     in.observed[id] = o;
-    if (s.state != obs.state) set_state(s, obs.state, obs.reason);
   }
   auto plan = core::plan_mode_switch(in);
   if (!plan) return std::unexpected(plan.error());
@@ -239,17 +240,10 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   for (std::size_t k = res.steps.size(); k-- > 0;) {
     const auto& o = res.steps[k];
     if (o.outcome != "done") continue;
-    Slot& s = slot(o.step.service_id);
+    if (o.step.action == StepAction::keep || o.step.action == StepAction::await_ready) continue;
     const auto ts = Clock::now();
-    util::Result<OpResult> r = OpResult{};
-    switch (o.step.action) {
-      case StepAction::start:
-      case StepAction::restart: r = do_stop(s); break;
-      case StepAction::wake: r = do_sleep(s, o.step.sleep_level ? o.step.sleep_level : 1); break;
-      case StepAction::sleep: r = do_wake(s); break;
-      case StepAction::stop: r = do_start(s); break;
-      default: continue;
-    }
+    // Back to the state before the step (#19 F1): what was asleep sleeps again at its level.
+    util::Result<OpResult> r = undo_step(o.step);
     StepOutcome undo;
     undo.step = o.step;
     undo.elapsed_ms = ms_since(ts);

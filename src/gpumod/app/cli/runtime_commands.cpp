@@ -44,6 +44,7 @@ struct Flags {
   bool no_rollback = false;
   bool with_services = false;
   bool force = false;
+  bool evict = false;
   std::int64_t after = 0;
   int limit = 200;
   std::string since;
@@ -61,6 +62,7 @@ void service_op(AppContext& ctx, const std::string& op, const Flags& f) {
   if (!client) return ctx.fail(client.error());
   json body = json::object();
   if (op == "sleep" && f.level) body["level"] = f.level;
+  if (f.evict) body["evict"] = true;
   auto r = client->post("/v1/services/" + f.id + "/" + op, body, k_command_timeout);
   if (!r) return ctx.fail(r.error());
   print(ctx, *r, f.json, render_op);
@@ -215,6 +217,9 @@ void register_runtime_commands(CLI::App& root, AppContext& ctx) {
     sub->add_option("ID", f->id, "Service id")->required();
     sub->add_flag("--json", f->json, "Print JSON");
     if (op == "sleep") sub->add_option("--level", f->level, "Sleep level (1 or 2; default: the preset's)")->check(CLI::Range(1, 2));
+    if (op == "start" || op == "wake") {
+      sub->add_flag("--evict", f->evict, "A router model may unload a model of the current mode (the mode is then shown as modified)");
+    }
     sub->callback([&ctx, f, op] { ctx.set_action([&ctx, f, op] { service_op(ctx, op, *f); }); });
   }
   {

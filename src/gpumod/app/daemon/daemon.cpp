@@ -153,10 +153,17 @@ struct Api {
   util::Result<json> service_op(const std::string& id, const std::string& op, const httplib::Request& req) {
     if (auto st = util::validate_id(id, "service id"); !st) return std::unexpected(st.error());
     util::Result<engine::OpResult> r = util::fail(util::ErrorCode::internal, "no operation");
-    if (op == "start") r = engine.start_service(id);
+    bool evict = false;
+    if (op == "start" || op == "wake") {
+      auto body = parse_body(req);
+      if (!body) return std::unexpected(body.error());
+      if (body->contains("evict") && !(*body)["evict"].is_boolean()) return util::fail(util::ErrorCode::invalid_argument, "evict must be true or false");
+      evict = body->value("evict", false);
+    }
+    if (op == "start") r = engine.start_service(id, evict);
     else if (op == "stop") r = engine.stop_service(id);
     else if (op == "restart") r = engine.restart_service(id);
-    else if (op == "wake") r = engine.wake_service(id);
+    else if (op == "wake") r = engine.wake_service(id, evict);
     else if (op == "sleep") {
       auto body = parse_body(req);
       if (!body) return std::unexpected(body.error());

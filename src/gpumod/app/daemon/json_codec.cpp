@@ -56,6 +56,8 @@ json to_json(const engine::StatusView& v) {
   }
   json out = {{"gpu", gpu_json(v.gpu)}, {"services", services}, {"external_mib", v.external_mib}};
   out["current_mode"] = v.current_mode ? json(*v.current_mode) : json(nullptr);
+  out["mode_modified"] = v.mode_modified;
+  out["switch_in_progress"] = v.switch_in_progress.empty() ? json(nullptr) : json(v.switch_in_progress);
   return out;
 }
 
@@ -130,7 +132,14 @@ std::string render_status(const json& st) {
            fmt_mib(d["total_mib"]) + " MiB, used " + fmt_mib(d["used_mib"]) + " MiB, free " +
            fmt_mib(d["free_mib"]) + " MiB\n";
   }
-  out += "Mode: " + (st["current_mode"].is_string() ? st["current_mode"].get<std::string>() : "(none)") + "\n";
+  out += "Mode: " + (st["current_mode"].is_string() ? st["current_mode"].get<std::string>() : "(none)");
+  if (st.contains("mode_modified") && !st["mode_modified"].empty()) {
+    out += ", modified: " + util::join(st["mode_modified"].get<std::vector<std::string>>(), ", ");
+  }
+  out += "\n";
+  if (st.contains("switch_in_progress") && st["switch_in_progress"].is_string()) {
+    out += "Switch in progress: " + st["switch_in_progress"].get<std::string>() + "\n";
+  }
   if (st.contains("external_mib") && st["external_mib"].is_number() && st["external_mib"].get<std::int64_t>() > 0) {
     out += "Other processes on the GPU: " + fmt_mib(st["external_mib"]) + " MiB\n";
   }
@@ -164,7 +173,10 @@ std::string render_switch(const json& sw) {
   int n = 1;
   for (const auto& s : sw["steps"]) {
     std::string action = s["action"].get<std::string>();
-    if (action == "sleep") action += " (level " + std::to_string(s["sleep_level"].get<int>()) + ")";
+    if (action == "sleep") {
+      const int level = s["sleep_level"].get<int>();
+      action = level == 0 ? "unload (router)" : "sleep (level " + std::to_string(level) + ")";
+    }
     if (s["as_dependency"].get<bool>()) action += " (dependency)";
     if (dry) {
       t.add_row({std::to_string(n++), action, s["service"].get<std::string>(),

@@ -45,6 +45,19 @@ void remove_ledger_entry(const fs::path& dir, int pid) {
   fs::remove(dir / std::to_string(pid), ec);
 }
 
+namespace {
+
+// A process that exited and was not reaped yet holds no memory (a real GPU frees it at exit).
+bool is_zombie(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+}  // namespace
+
 std::vector<core::GpuProcess> read_ledger(const fs::path& dir) {
   std::vector<core::GpuProcess> out;
   std::error_code ec;
@@ -59,6 +72,7 @@ std::vector<core::GpuProcess> read_ledger(const fs::path& dir) {
       fs::remove(it->path(), rm);
       continue;
     }
+    if (is_zombie(static_cast<int>(pid))) continue;  // exited, not reaped yet: a GPU frees it at exit
     std::ifstream in(it->path());
     core::GpuProcess p;
     p.pid = static_cast<int>(pid);
