@@ -17,6 +17,7 @@
 #include "gpumod/engine/model_registry.hpp"
 #include "gpumod/infra/http/memo_client.hpp"
 #include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/markers.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -234,7 +235,7 @@ void Engine::Impl::emit(const std::string& kind, const std::string& service, con
   if (observer) observer->on_event({kind, service, mode, message});
 }
 
-void Engine::Impl::persist(const Slot& s) {
+util::Status Engine::Impl::persist(const Slot& s) {
   infra::state::ServiceRuntime rt;
   rt.service_id = s.service->id;
   rt.state = s.state;
@@ -251,16 +252,42 @@ void Engine::Impl::persist(const Slot& s) {
       rt.started_at_ms = it->second.started_at_ms;
     }
   }
-  (void)store.upsert_runtime(rt);
+  return store.upsert_runtime(rt);
 }
 
-void Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
+util::Status Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
   {
     std::lock_guard lock(state_mutex);
     s.state = state;
     s.reason = std::move(reason);
   }
-  persist(s);
+  return persist(s);
+}
+
+std::filesystem::path Engine::Impl::pid_dir() const { return infra::process::pid_dir_for(store.path()); }
+
+util::Error Engine::Impl::unrecorded(Slot& s, const util::Error& write_error) {
+  const auto id = identity_of(s.instance_key);
+  const std::string pid = id ? " (pid " + std::to_string(id->pid) + ")" : "";
+  const bool shared = s.instance_key != s.service->id && router_mates_active(s);
+  std::string what;
+  if (shared) {
+    what = "kept its router" + pid + " running for the services that share it";
+  } else if (auto st = stop_instance(s.instance_key, s.service->stop_timeout); st) {
+    what = "stopped its server" + pid + " again so that no server runs untracked";
+  } else {
+    what = "its server" + pid + " could not be stopped (" + st.error().message +
+           ") and runs UNTRACKED: stop it by hand";
+  }
+  {
+    std::lock_guard lock(state_mutex);
+    s.state = ServiceState::stopped;
+    s.reason = "its record could not be written";
+  }
+  (void)persist(s);
+  const auto code = write_error.code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io;
+  return util::Error{code, s.service->id + ": the state database could not record its process (" +
+                               write_error.message + "); " + what};
 }
 
 drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via) {
@@ -434,6 +461,8 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   if (svc.driver == core::DriverKind::vllm && settings.vllm_is_mock) {
     sp.env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(svc.vram_mib);
   }
+  // Found again without the database (#19 F3): the marker in its environment and a pid file.
+  for (auto& [k, v] : infra::process::marker_env(s.instance_key, store.path())) sp.env[k] = v;
   sp.log_file = log_file(s.instance_key);
   (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
   auto id = spawner_for(s.instance_key).spawn(sp);
@@ -441,6 +470,9 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   {
     std::lock_guard lock(state_mutex);
     instances[s.instance_key] = Instance{*id, sp.log_file, now_ms()};
+  }
+  if (auto st = infra::process::write_pid_file(pid_dir(), s.instance_key, *id); !st) {
+    return std::unexpected(unrecorded(s, st.error()));
   }
   return {};
 }
@@ -455,6 +487,7 @@ util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::mi
     std::lock_guard lock(state_mutex);
     instances.erase(key);
   }
+  infra::process::remove_pid_file(pid_dir(), key);
   return wait_released(pids, "stopping " + key);
 }
 
@@ -568,13 +601,17 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
       set_state(s, ServiceState::failed, st.error().message);
       return std::unexpected(st.error());
     }
-    set_state(s, ServiceState::starting, "");
+    if (auto st = set_state(s, ServiceState::starting, ""); !st) {
+      return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                        "cannot start " + svc.id + ": the state database cannot record it: " + st.error().message);
+    }
     if (auto st = spawn_instance(s); !st) {
-      set_state(s, ServiceState::failed, st.error().message);
+      (void)set_state(s, ServiceState::failed, st.error().message);
       emit("service.failed", svc.id, "", st.error().message);
       return std::unexpected(st.error());
     }
-    persist(s);
+    // The pid is on disk before anything waits on the server (#19 F3).
+    if (auto st = persist(s); !st) return std::unexpected(unrecorded(s, st.error()));
   }
   auto ready = driver(svc).await_ready(svc, ctx, std::chrono::duration_cast<std::chrono::milliseconds>(svc.startup_timeout));
   if (!ready) {
@@ -599,7 +636,7 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
   }
   s.was_ready = true;
   s.restarts->on_ready(Clock::now());
-  set_state(s, ServiceState::running, "");
+  if (auto st = set_state(s, ServiceState::running, ""); !st) return std::unexpected(unrecorded(s, st.error()));
   learn(s, false);
   r.changed = true;
   r.state = ServiceState::running;
@@ -636,10 +673,13 @@ util::Result<OpResult> Engine::Impl::do_stop(Slot& s) {
     }
   } else {
     if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) {
-      set_state(s, ServiceState::unknown, st.error().message);
+      (void)set_state(s, ServiceState::unknown, st.error().message);
       return std::unexpected(st.error());
     }
-    set_state(s, ServiceState::stopped, "");
+    if (auto st = set_state(s, ServiceState::stopped, ""); !st) {
+      return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                        svc.id + " stopped, but the state database could not record it: " + st.error().message);
+    }
   }
   r.changed = true;
   r.state = ServiceState::stopped;
@@ -675,7 +715,10 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
   if (auto st = driver(svc).sleep(svc, ctx, level, settings.control_timeout); !st) {
     return util::fail(st.error().code, "sleeping " + svc.id + ": " + st.error().message);
   }
-  set_state(s, ServiceState::sleeping, "level " + std::to_string(level));
+  if (auto st = set_state(s, ServiceState::sleeping, "level " + std::to_string(level)); !st) {
+    return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                      svc.id + " is asleep, but the state database could not record it: " + st.error().message);
+  }
   learn(s, true);
   r.changed = true;
   r.state = ServiceState::sleeping;
@@ -723,7 +766,10 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
     return util::fail(st.error().code, "waking " + svc.id + ": " + st.error().message);
   }
   s.was_ready = true;
-  set_state(s, ServiceState::running, "");
+  if (auto st = set_state(s, ServiceState::running, ""); !st) {
+    return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                      svc.id + " is awake, but the state database could not record it: " + st.error().message);
+  }
   learn(s, false);
   r.changed = true;
   r.state = ServiceState::running;
@@ -750,7 +796,7 @@ util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
 util::Result<OpResult> Engine::start_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "start " + id);
   (*s)->restarts->reset();  // started by hand: the restart budget and crash-loop count start afresh
   return m->do_start(**s);
 }
@@ -758,14 +804,14 @@ util::Result<OpResult> Engine::start_service(const std::string& id) {
 util::Result<OpResult> Engine::stop_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "stop " + id);
   return m->do_stop(**s);
 }
 
 util::Result<OpResult> Engine::restart_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "restart " + id);
   return m->do_restart(**s);
 }
 
@@ -776,26 +822,34 @@ util::Result<OpResult> Engine::sleep_service(const std::string& id, std::optiona
     return util::fail(ErrorCode::invalid_argument, "sleep level must be 1 or 2, got " + std::to_string(*level));
   }
   const int lvl = level.value_or((*s)->service->sleep_mode == core::SleepMode::l2 ? 2 : 1);
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "sleep " + id);
   return m->do_sleep(**s, lvl);
 }
 
 util::Result<OpResult> Engine::wake_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "wake " + id);
   return m->do_wake(**s);
 }
 
-util::Status Engine::stop_all() {
-  std::lock_guard lock(m->command_mutex);
+util::Result<std::vector<std::string>> Engine::stop_all() {
+  Impl::Busy lock(*m, "stopping every service");
   std::optional<util::Error> first;
+  std::vector<std::string> stopped;
   for (auto& [id, s] : m->slots) {
     if (!m->instance_alive(s.instance_key)) continue;
-    if (auto r = m->do_stop(s); !r && !first) first = r.error();
+    auto r = m->do_stop(s);
+    if (!r && !first) first = r.error();
+    if (r && r->changed) stopped.push_back(id);
   }
   if (first) return std::unexpected(*first);
-  return {};
+  return stopped;
+}
+
+std::string Engine::busy_with() const {
+  std::lock_guard lock(m->state_mutex);
+  return m->activity;
 }
 
 util::Result<StatusView> Engine::status() {
@@ -874,12 +928,23 @@ util::Result<StatusView> Engine::status() {
 }
 
 util::Status Engine::recover() {
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "recovery at daemon start");
+  std::set<std::string> adopted;  // instance keys re-adopted from the database
   auto records = m->store.list_runtime();
-  if (!records) return std::unexpected(records.error());
+  std::optional<util::Error> unreadable;
+  if (!records) {  // the servers are still found by their markers below
+    unreadable = records.error();
+    m->emit("state.unreadable", "", "", "the runtime records cannot be read (" + records.error().message +
+                                            "); servers are found by their markers instead");
+    records = std::vector<infra::state::ServiceRuntime>{};
+  }
   for (const auto& rt : *records) {
+    if (rt.pid <= 0) continue;
     auto it = m->slots.find(rt.service_id);
-    if (it == m->slots.end() || rt.pid <= 0) continue;
+    if (it == m->slots.end()) {
+      m->forget_unconfigured(rt);  // F8: its preset was deleted
+      continue;
+    }
     Slot& s = it->second;
     s.learned_mib = rt.learned_vram_mib;
     s.learned_sleep_mib = rt.learned_sleep_vram_mib;
@@ -890,13 +955,28 @@ util::Status Engine::recover() {
         m->instances[s.instance_key] = Instance{id, m->log_file(s.instance_key), rt.started_at_ms};
         s.state = rt.state;  // as recorded: a service that was starting is still in its window
       }
+      adopted.insert(s.instance_key);
       const auto obs = m->observe(s);
-      m->set_state(s, obs.state, "adopted");
+      if (obs.state == core::ServiceState::unhealthy &&
+          (rt.state == core::ServiceState::running || rt.state == core::ServiceState::unhealthy)) {
+        // Not answering now (frozen, overloaded): the health monitor decides, as for a service
+        // that stops answering while the daemon runs (#19 F4): it counts the failures, reports
+        // and restarts under the service's restart policy. Never left unhealthy unreported.
+        s.was_ready = true;
+        (void)m->set_state(s, core::ServiceState::running, "adopted; not answering its health check");
+        m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) +
+                                                          "); it does not answer its health check: the health "
+                                                          "monitor restarts it under its policy if it stays so");
+        continue;
+      }
+      if (obs.state == core::ServiceState::running) s.was_ready = true;
+      (void)m->set_state(s, obs.state, "adopted");
       m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) + ")");
     } else if (rt.state != core::ServiceState::stopped) {
-      m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
+      (void)m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
     }
   }
+  if (m->recover_marked(adopted) > 0) m->rebuild_current_mode();
   // A switch left unfinished by a killed daemon is finished: planning from the observed state
   // makes re-running it idempotent.
   auto unfinished = m->store.unfinished_switch();
@@ -907,6 +987,7 @@ util::Status Engine::recover() {
     auto r = m->run_switch(target, SwitchOptions{});
     if (!r) return std::unexpected(r.error());
   }
+  if (unreadable) return std::unexpected(*unreadable);
   return {};
 }
 
