@@ -81,7 +81,7 @@ TEST_F(RuntimeDaemonTest, DaemonStopWithServicesStopsThem) {
 
   auto r = gpumod({"daemon", "stop", "--with-services"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "daemon stopped (its services were stopped)\n");
+  EXPECT_EQ(r.out, "daemon stopped; stopped a, b\n");
   EXPECT_FALSE(pid_alive(daemon));
   EXPECT_TRUE(wait_dead(pa, 2s));
   EXPECT_TRUE(wait_dead(pb, 2s));

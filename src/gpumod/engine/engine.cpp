@@ -19,6 +19,7 @@
 #include "gpumod/engine/model_registry.hpp"
 #include "gpumod/infra/http/memo_client.hpp"
 #include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/markers.hpp"
 #include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -236,7 +237,7 @@ void Engine::Impl::emit(const std::string& kind, const std::string& service, con
   if (observer) observer->on_event({kind, service, mode, message});
 }
 
-void Engine::Impl::persist(const Slot& s) {
+util::Status Engine::Impl::persist(const Slot& s) {
   infra::state::ServiceRuntime rt;
   rt.service_id = s.service->id;
   rt.state = s.state;
@@ -253,16 +254,42 @@ void Engine::Impl::persist(const Slot& s) {
       rt.started_at_ms = it->second.started_at_ms;
     }
   }
-  (void)store.upsert_runtime(rt);
+  return store.upsert_runtime(rt);
 }
 
-void Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
+util::Status Engine::Impl::set_state(Slot& s, ServiceState state, std::string reason) {
   {
     std::lock_guard lock(state_mutex);
     s.state = state;
     s.reason = std::move(reason);
   }
-  persist(s);
+  return persist(s);
+}
+
+std::filesystem::path Engine::Impl::pid_dir() const { return infra::process::pid_dir_for(store.path()); }
+
+util::Error Engine::Impl::unrecorded(Slot& s, const util::Error& write_error) {
+  const auto id = identity_of(s.instance_key);
+  const std::string pid = id ? " (pid " + std::to_string(id->pid) + ")" : "";
+  const bool shared = s.instance_key != s.service->id && router_mates_active(s);
+  std::string what;
+  if (shared) {
+    what = "kept its router" + pid + " running for the services that share it";
+  } else if (auto st = stop_instance(s.instance_key, s.service->stop_timeout); st) {
+    what = "stopped its server" + pid + " again so that no server runs untracked";
+  } else {
+    what = "its server" + pid + " could not be stopped (" + st.error().message +
+           ") and runs UNTRACKED: stop it by hand";
+  }
+  {
+    std::lock_guard lock(state_mutex);
+    s.state = ServiceState::stopped;
+    s.reason = "its record could not be written";
+  }
+  (void)persist(s);
+  const auto code = write_error.code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io;
+  return util::Error{code, s.service->id + ": the state database could not record its process (" +
+                               write_error.message + "); " + what};
 }
 
 drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via) {
@@ -460,6 +487,8 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   if (svc.driver == core::DriverKind::vllm && settings.vllm_is_mock) {
     sp.env["GPUMOD_MOCK_VRAM_MIB"] = std::to_string(svc.vram_mib);
   }
+  // Found again without the database (#19 F3): the marker in its environment and a pid file.
+  for (auto& [k, v] : infra::process::marker_env(s.instance_key, store.path())) sp.env[k] = v;
   sp.log_file = log_file(s.instance_key);
   (void)infra::process::rotate_if_needed(sp.log_file, settings.log_max_bytes, settings.log_keep);
   auto id = spawner_for(s.instance_key).spawn(sp);
@@ -467,6 +496,9 @@ util::Status Engine::Impl::spawn_instance(Slot& s) {
   {
     std::lock_guard lock(state_mutex);
     instances[s.instance_key] = Instance{*id, sp.log_file, now_ms()};
+  }
+  if (auto st = infra::process::write_pid_file(pid_dir(), s.instance_key, *id); !st) {
+    return std::unexpected(unrecorded(s, st.error()));
   }
   return {};
 }
@@ -481,6 +513,7 @@ util::Status Engine::Impl::stop_instance(const std::string& key, std::chrono::mi
     std::lock_guard lock(state_mutex);
     instances.erase(key);
   }
+  infra::process::remove_pid_file(pid_dir(), key);
   return wait_released(pids, "stopping " + key);
 }
 
@@ -599,13 +632,17 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
       set_state(s, ServiceState::failed, st.error().message);
       return std::unexpected(st.error());
     }
-    set_state(s, ServiceState::starting, "");
+    if (auto st = set_state(s, ServiceState::starting, ""); !st) {
+      return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                        "cannot start " + svc.id + ": the state database cannot record it: " + st.error().message);
+    }
     if (auto st = spawn_instance(s); !st) {
-      set_state(s, ServiceState::failed, st.error().message);
+      (void)set_state(s, ServiceState::failed, st.error().message);
       emit("service.failed", svc.id, "", st.error().message);
       return std::unexpected(st.error());
     }
-    persist(s);
+    // The pid is on disk before anything waits on the server (#19 F3).
+    if (auto st = persist(s); !st) return std::unexpected(unrecorded(s, st.error()));
   }
   auto ready = driver(svc).await_ready(svc, ctx, std::chrono::duration_cast<std::chrono::milliseconds>(svc.startup_timeout));
   if (!ready) {
@@ -630,7 +667,7 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
   }
   s.was_ready = true;
   s.restarts->on_ready(Clock::now());
-  set_state(s, ServiceState::running, "");
+  if (auto st = set_state(s, ServiceState::running, ""); !st) return std::unexpected(unrecorded(s, st.error()));
   learn(s, false);
   r.changed = true;
   r.state = ServiceState::running;
@@ -667,10 +704,13 @@ util::Result<OpResult> Engine::Impl::do_stop(Slot& s) {
     }
   } else {
     if (auto st = stop_instance(s.instance_key, svc.stop_timeout); !st) {
-      set_state(s, ServiceState::unknown, st.error().message);
+      (void)set_state(s, ServiceState::unknown, st.error().message);
       return std::unexpected(st.error());
     }
-    set_state(s, ServiceState::stopped, "");
+    if (auto st = set_state(s, ServiceState::stopped, ""); !st) {
+      return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                        svc.id + " stopped, but the state database could not record it: " + st.error().message);
+    }
   }
   r.changed = true;
   r.state = ServiceState::stopped;
@@ -709,7 +749,10 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
   s.evicted = false;
   s.sleep_level = level;
   const bool mate = s.instance_key != svc.id;
-  set_state(s, ServiceState::sleeping, mate ? "model unloaded" : "level " + std::to_string(level));
+  if (auto st = set_state(s, ServiceState::sleeping, mate ? "model unloaded" : "level " + std::to_string(level)); !st) {
+    return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                      svc.id + " is asleep, but the state database could not record it: " + st.error().message);
+  }
   if (!mate) learn(s, true);  // a mate's router keeps the other mates' memory: not its own
   r.changed = true;
   r.state = ServiceState::sleeping;
@@ -764,7 +807,10 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
   }
   s.was_ready = true;
   s.evicted = false;
-  set_state(s, ServiceState::running, "");
+  if (auto st = set_state(s, ServiceState::running, ""); !st) {
+    return util::fail(st.error().code == ErrorCode::corrupt ? ErrorCode::corrupt : ErrorCode::io,
+                      svc.id + " is awake, but the state database could not record it: " + st.error().message);
+  }
   if (s.instance_key == svc.id) {
     learn(s, false);
   } else if (auto after = snapshot()) {
@@ -775,7 +821,7 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
         std::lock_guard lock(state_mutex);
         s.learned_mib = added;
       }
-      persist(s);
+      (void)persist(s);
       record_buffer_sizes(s, added);
     }
   }
@@ -829,7 +875,7 @@ util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
 util::Result<OpResult> Engine::start_service(const std::string& id, bool evict) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "start " + id);
   (*s)->restarts->reset();  // started by hand: the restart budget and crash-loop count start afresh
   m->refuse_mode_evictions = !evict;
   auto r = m->do_start(**s);
@@ -840,14 +886,14 @@ util::Result<OpResult> Engine::start_service(const std::string& id, bool evict) 
 util::Result<OpResult> Engine::stop_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "stop " + id);
   return m->do_stop(**s);
 }
 
 util::Result<OpResult> Engine::restart_service(const std::string& id) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "restart " + id);
   m->refuse_mode_evictions = true;  // a restart reloads its own model; it never evicts the mode's
   auto r = m->do_restart(**s);
   m->refuse_mode_evictions = false;
@@ -865,31 +911,39 @@ util::Result<OpResult> Engine::sleep_service(const std::string& id, std::optiona
                                                         "which has no levels (leave out --level)");
   }
   const int lvl = level.value_or((*s)->service->sleep_mode == core::SleepMode::l2 ? 2 : 1);
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "sleep " + id);
   return m->do_sleep(**s, lvl);
 }
 
 util::Result<OpResult> Engine::wake_service(const std::string& id, bool evict) {
   auto s = m->find_slot(id);
   if (!s) return std::unexpected(s.error());
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "wake " + id);
   m->refuse_mode_evictions = !evict;
   auto r = m->do_wake(**s);
   m->refuse_mode_evictions = false;
   return r;
 }
 
-util::Status Engine::stop_all() {
-  std::lock_guard lock(m->command_mutex);
+util::Result<std::vector<std::string>> Engine::stop_all() {
+  Impl::Busy lock(*m, "stopping every service");
   std::optional<util::Error> first;
+  std::vector<std::string> stopped;
   for (auto& [id, s] : m->slots) {
     if (!m->instance_alive(s.instance_key)) continue;
-    if (auto r = m->do_stop(s); !r && !first) first = r.error();
+    auto r = m->do_stop(s);
+    if (!r && !first) first = r.error();
+    if (r && r->changed) stopped.push_back(id);
   }
   if (first) return std::unexpected(*first);
   // Nothing runs any more: no mode is current (status would claim one otherwise).
   if (auto cur = m->store.get_current_mode(); cur && *cur) (void)m->store.clear_current_mode("every service stopped");
-  return {};
+  return stopped;
+}
+
+std::string Engine::busy_with() const {
+  std::lock_guard lock(m->state_mutex);
+  return m->activity;
 }
 
 util::Result<StatusView> Engine::status() {
@@ -985,12 +1039,23 @@ util::Result<StatusView> Engine::status() {
 }
 
 util::Status Engine::recover() {
-  std::lock_guard lock(m->command_mutex);
+  Impl::Busy lock(*m, "recovery at daemon start");
+  std::set<std::string> adopted;  // instance keys re-adopted from the database
   auto records = m->store.list_runtime();
-  if (!records) return std::unexpected(records.error());
+  std::optional<util::Error> unreadable;
+  if (!records) {  // the servers are still found by their markers below
+    unreadable = records.error();
+    m->emit("state.unreadable", "", "", "the runtime records cannot be read (" + records.error().message +
+                                            "); servers are found by their markers instead");
+    records = std::vector<infra::state::ServiceRuntime>{};
+  }
   for (const auto& rt : *records) {
+    if (rt.pid <= 0) continue;
     auto it = m->slots.find(rt.service_id);
-    if (it == m->slots.end() || rt.pid <= 0) continue;
+    if (it == m->slots.end()) {
+      m->forget_unconfigured(rt);  // F8: its preset was deleted
+      continue;
+    }
     Slot& s = it->second;
     s.learned_mib = rt.learned_vram_mib;
     s.learned_sleep_mib = rt.learned_sleep_vram_mib;
@@ -1003,13 +1068,28 @@ util::Status Engine::recover() {
         s.reason = rt.reason;
         s.evicted = rt.state == core::ServiceState::sleeping && rt.reason.starts_with("evicted");
       }
+      adopted.insert(s.instance_key);
       const auto obs = m->observe(s);
-      m->set_state(s, obs.state, s.evicted ? rt.reason : "adopted");
+      if (obs.state == core::ServiceState::unhealthy &&
+          (rt.state == core::ServiceState::running || rt.state == core::ServiceState::unhealthy)) {
+        // Not answering now (frozen, overloaded): the health monitor decides, as for a service
+        // that stops answering while the daemon runs (#19 F4): it counts the failures, reports
+        // and restarts under the service's restart policy. Never left unhealthy unreported.
+        s.was_ready = true;
+        (void)m->set_state(s, core::ServiceState::running, "adopted; not answering its health check");
+        m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) +
+                                                          "); it does not answer its health check: the health "
+                                                          "monitor restarts it under its policy if it stays so");
+        continue;
+      }
+      if (obs.state == core::ServiceState::running) s.was_ready = true;
+      (void)m->set_state(s, obs.state, s.evicted ? rt.reason : "adopted");
       m->emit("service.adopted", s.service->id, "", s.service->id + " re-adopted (pid " + std::to_string(id.pid) + ")");
     } else if (rt.state != core::ServiceState::stopped) {
-      m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
+      (void)m->set_state(s, core::ServiceState::stopped, "exited while the daemon was away");
     }
   }
+  if (m->recover_marked(adopted) > 0) m->rebuild_current_mode();
   // A switch left unfinished by a killed daemon is finished: planning from the observed state
   // makes re-running it idempotent.
   auto unfinished = m->store.unfinished_switch();
@@ -1022,6 +1102,7 @@ util::Status Engine::recover() {
     m->resuming_switch = false;
     if (!r) return std::unexpected(r.error());
   }
+  if (unreadable) return std::unexpected(*unreadable);
   return {};
 }
 

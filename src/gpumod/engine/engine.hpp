@@ -169,8 +169,10 @@ class Engine {
   util::Result<OpResult> sleep_service(const std::string& id, std::optional<int> level);
   util::Result<OpResult> wake_service(const std::string& id, bool evict = false);
   util::Result<SwitchResult> switch_mode(const std::string& mode_id, const SwitchOptions& options);
-  // Stops every service gpumod runs (daemon stop --with-services).
-  util::Status stop_all();
+  // Stops every service gpumod runs (daemon stop --with-services); returns the ids stopped.
+  util::Result<std::vector<std::string>> stop_all();
+  // What the command running now does ("switch to b"); "" when none runs. Never waits.
+  std::string busy_with() const;
   // One round of health checks (the daemon's monitor thread calls this every interval).
   void health_tick();
 

@@ -77,6 +77,22 @@ struct Engine::Impl {
   std::map<std::string, Slot> slots;
 
   std::mutex command_mutex;
+  // What the holder of the command lock does ("switch to b"), for clients queued behind it.
+  std::string activity;
+  struct Busy {  // the command lock, taken for `what`
+    Busy(Impl& impl, std::string what) : m(impl), lock(impl.command_mutex) {
+      std::lock_guard l(m.state_mutex);
+      m.activity = std::move(what);
+    }
+    ~Busy() {
+      std::lock_guard l(m.state_mutex);
+      m.activity.clear();
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    Impl& m;
+    std::lock_guard<std::mutex> lock;
+  };
   std::mutex switch_mutex;
   // Switches requested and not finished, by target: a request for the same target joins.
   std::map<std::string, std::shared_future<util::Result<SwitchResult>>> pending_switches;
@@ -108,10 +124,30 @@ struct Engine::Impl {
   // `code`, when given, gets the kind of the first problem: not_found (a missing program, file
   // or folder), corrupt (not a GGUF file), config_invalid (no command line), else failed.
   std::vector<std::string> preflight(const Slot& s, bool new_process, util::ErrorCode* code = nullptr);
+  // "<id>: port N is already in use by pid P ..." when a process gpumod does not manage listens
+  // on the service's port; "" otherwise (preflight.cpp).
+  std::string port_problem(const Slot& s);
   // One health look at a sleeping service (health.cpp).
   void check_sleeping(const std::string& id, Slot& s);
-  void set_state(Slot& s, core::ServiceState state, std::string reason);
-  void persist(const Slot& s);
+  // Both return the state database's answer: a record of a process that was not written must
+  // fail the command (#19 F3), see unrecorded().
+  util::Status set_state(Slot& s, core::ServiceState state, std::string reason);
+  util::Status persist(const Slot& s);
+  // A process of `s` runs but its record could not be written: stops it again (no server may run
+  // untracked) and returns the error the command fails with (io, exit 9).
+  util::Error unrecorded(Slot& s, const util::Error& write_error);
+  // The folder of the servers' pid files (markers.hpp), beside the state database.
+  std::filesystem::path pid_dir() const;
+  // Recovery of servers found by their markers but not (or no longer) in the database, and of
+  // servers whose service left the configuration (recovery.cpp).
+  // Returns how many servers it adopted.
+  int recover_marked(const std::set<std::string>& adopted_keys);
+  // With no current mode recorded (a lost database), the one mode whose services are exactly
+  // those running becomes current again.
+  void rebuild_current_mode();
+  // A runtime record of a service no longer configured: its server, when it still runs and no
+  // configured service shares it, is stopped and reported (never forgotten); the record goes.
+  void forget_unconfigured(const infra::state::ServiceRuntime& record);
   void emit(const std::string& kind, const std::string& service, const std::string& mode,
             const std::string& message);
 

@@ -70,6 +70,12 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     const bool new_process = start && (s.instance_key == s.service->id || !instance_alive(s.instance_key));
     util::ErrorCode code = util::ErrorCode::failed;
     auto problems = preflight(s, new_process, &code);
+    if (new_process && s.instance_key == s.service->id) {
+      if (auto p = port_problem(s); !p.empty()) {
+        if (problems.empty()) code = util::ErrorCode::conflict;
+        problems.push_back(std::move(p));
+      }
+    }
     if (res.preflight.empty() && !problems.empty()) preflight_code = code;
     for (auto& p : problems) res.preflight.push_back(std::move(p));
   }
@@ -129,9 +135,22 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     (void)store.update_step(*switch_id, static_cast<int>(i), infra::state::StepStatus::running);
     util::Result<OpResult> r = OpResult{step.service_id, std::string(core::to_string(step.action)), false,
                                         s.state, "", 0};
+    bool slept_as_stop = false;
     switch (step.action) {
       case StepAction::keep: r->message = step.service_id + " kept (running)"; break;
-      case StepAction::sleep: r = do_sleep(s, step.sleep_level); break;
+      case StepAction::sleep:
+        r = do_sleep(s, step.sleep_level);
+        if (!r && step.outgoing && s.instance_key == s.service->id) {
+          // A server whose sleep fails (answers 500) would block every switch away from its
+          // mode: it is stopped instead, and the step says so (#19).
+          const std::string why = r.error().message;
+          if (auto stopped = do_stop(s)) {
+            stopped->message = "sleep failed (" + why + "); stopped instead: " + stopped->message;
+            r = std::move(stopped);
+            slept_as_stop = true;
+          }
+        }
+        break;
       case StepAction::stop: r = do_stop(s); break;
       case StepAction::wake: r = do_wake(s); break;
       case StepAction::start: r = do_start(s); break;
@@ -151,6 +170,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     }
     StepOutcome& out = res.steps[i];
     out.step = step;
+    if (slept_as_stop) out.step.action = StepAction::stop;  // undone (and reported) as a stop
     out.elapsed_ms = ms_since(ts);
     if (!r) {
       out.outcome = "failed";
@@ -263,7 +283,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
 
 util::Result<SwitchResult> Engine::switch_mode(const std::string& mode_id, const SwitchOptions& options) {
   if (options.dry_run) {
-    std::lock_guard lock(m->command_mutex);
+    Impl::Busy lock(*m, "plan of a switch to " + mode_id);
     return m->run_switch(mode_id, options);
   }
   std::promise<util::Result<SwitchResult>> promise;
@@ -280,7 +300,7 @@ util::Result<SwitchResult> Engine::switch_mode(const std::string& mode_id, const
   }
   util::Result<SwitchResult> result = util::fail(util::ErrorCode::internal, "switch did not run");
   {
-    std::lock_guard lock(m->command_mutex);
+    Impl::Busy lock(*m, "switch to " + mode_id);
     result = m->run_switch(mode_id, options);
   }
   {

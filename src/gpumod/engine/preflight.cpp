@@ -16,6 +16,7 @@
 
 #include "gpumod/drivers/llamacpp_driver.hpp"
 #include "gpumod/engine/engine_impl.hpp"
+#include "gpumod/infra/process/proc_tree.hpp"
 #include "gpumod/util/fd.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -151,6 +152,33 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
     }
   }
   return problems;
+}
+
+}  // namespace gpumod::engine
+
+namespace gpumod::engine {
+
+// A port taken by a process gpumod does not manage is found before the switch touches anything
+// (#19): a server of the mode being left may hold it (it is released by its stop), a stranger
+// may not. "" when free or held by one of ours.
+std::string Engine::Impl::port_problem(const Slot& s) {
+  if (!s.service->port || s.service->driver == core::DriverKind::docker) return {};
+  const int port = *s.service->port;
+  if (infra::process::listen_socket_inodes(port).empty()) return {};  // the usual case: free
+  std::set<int> ours;
+  std::set<std::string> keys;
+  {
+    std::lock_guard lock(state_mutex);
+    for (const auto& [key, inst] : instances) keys.insert(key);
+  }
+  for (const auto& key : keys) ours.merge(pids_of(key));
+  for (const int pid : infra::process::listening_pids_for_port(port)) {
+    if (ours.contains(pid)) continue;
+    auto cmd = infra::process::read_cmdline(pid);
+    return s.service->id + ": port " + std::to_string(port) + " is already in use by pid " + std::to_string(pid) +
+           (cmd ? " (" + cmd->substr(0, 120) + ")" : std::string()) + ", a process gpumod did not start";
+  }
+  return {};
 }
 
 }  // namespace gpumod::engine

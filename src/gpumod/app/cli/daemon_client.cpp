@@ -25,6 +25,12 @@ constexpr std::chrono::milliseconds k_ping_timeout{1000};
 constexpr std::chrono::milliseconds k_start_wait{15000};
 
 util::Result<json> decode(const util::Result<infra::http::HttpResponse>& r) {
+  // A connection closed with no answer: the daemon exited or was killed mid-request (#19).
+  if (!r && r.error().code == util::ErrorCode::failed) {
+    return util::fail(util::ErrorCode::unavailable, "the daemon closed the connection without answering (it exited "
+                                                    "or was killed during the request; whether the change was made "
+                                                    "is shown by 'gpumod status'): " + r.error().message);
+  }
   if (!r) return std::unexpected(r.error());
   json body;
   try {
@@ -57,7 +63,8 @@ util::Result<json> DaemonClient::post(const std::string& path, const json& body,
   return decode(m_http->post_json(path, body.dump(), timeout));
 }
 
-util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait) {
+util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait,
+                         std::vector<std::string>* stopped) {
   int pid = 0;
   std::optional<infra::process::ProcessIdentity> identity;
   {
@@ -68,6 +75,11 @@ util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono:
     if (auto id = infra::process::identify(pid)) identity = *id;
     auto r = c.post("/v1/shutdown", json{{"with_services", with_services}}, std::chrono::milliseconds(120000));
     if (!r) return std::unexpected(r.error());
+    if (stopped != nullptr && r->contains("stopped") && (*r)["stopped"].is_array()) {
+      for (const auto& id : (*r)["stopped"]) {
+        if (id.is_string()) stopped->push_back(id.get<std::string>());
+      }
+    }
   }
   if (identity) {
     infra::process::LinuxProcessSpawner watcher;
@@ -123,7 +135,7 @@ util::Status serves_root(const json& ping_answer, const fs::path& root) {
 }
 
 // Starts `gpumod daemon run` for the configuration in the background and waits for it to answer.
-util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs::path& root) {
+util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs::path& root, int attempts_left = 3) {
   std::vector<std::string> argv{fs::read_symlink("/proc/self/exe").string()};
   argv.insert(argv.end(), {"--config", root.string()});
   if (ctx.options.simulate_gpu) argv.insert(argv.end(), {"--simulate-gpu", *ctx.options.simulate_gpu});
@@ -144,6 +156,11 @@ util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs:
     // Ours exited: when another daemon holds the lock (a second client started one at the same
     // moment and it won), that one is answering soon; otherwise ours failed at start.
     if (!spawner.alive(*id) && !util::LockFile::held(daemon_lock_path())) {
+      // Ours lost to a daemon that was dying (killed: its lock outlives its socket for a few
+      // ms) or exited for good: one more start tells them apart (#19 F6).
+      const auto exit = spawner.wait_exit(*id, std::chrono::milliseconds(0));
+      const bool lost_race = exit && exit->known && exit->exited && exit->exit_code == 8;
+      if (lost_race && attempts_left > 1) return start_daemon(ctx, client, root, attempts_left - 1);
       return util::fail(util::ErrorCode::unavailable, "the daemon exited at start; see " + spec.log_file.string());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -168,6 +185,27 @@ util::Result<DaemonClient> DaemonClient::connect_existing() {
   return client;
 }
 
+namespace {
+
+// What a client about to change something is queued behind, said on stderr (#19 F5/F7).
+void say_queued(AppContext& ctx, const json& ping_answer) {
+  if (ping_answer.value("recovering", false)) {
+    ctx.err() << "gpumod: the daemon is recovering (" << ping_answer.value("recovery", std::string("start-up"))
+              << "); this command runs after it\n";
+  } else if (const std::string busy = ping_answer.value("busy", ""); !busy.empty()) {
+    ctx.err() << "gpumod: queued behind " << busy << "\n";
+  }
+}
+
+// A daemon that found its database damaged says so to the client that started it (exit 10).
+util::Status db_intact(const json& ping_answer) {
+  const std::string problem = ping_answer.value("db_problem", "");
+  if (problem.empty()) return {};
+  return util::fail(util::ErrorCode::corrupt, problem + "; run the command again");
+}
+
+}  // namespace
+
 util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart) {
   // A thin client: the configuration files are read here only to start a daemon, or when they
   // changed since the running daemon read them (their fingerprint is file names, sizes and
@@ -189,7 +227,10 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     const auto env = compare_environment(answer->value("environment", json()), client_environment(ctx, *root));
     if (!env.note.empty()) ctx.err() << "gpumod: note: the daemon's environment differs: " << env.note << "\n";
     const bool env_changed = !env.restart_reason.empty();
-    if (!config_changed && !binary_changed && !env_changed) return std::move(*client);
+    if (!config_changed && !binary_changed && !env_changed) {
+      if (autostart) say_queued(ctx, *answer);
+      return std::move(*client);
+    }
     std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed since the daemon started"
                        : config_changed                 ? "the configuration changed since the daemon started"
                        : binary_changed                 ? "the gpumod program was rebuilt or upgraded since the daemon started"
@@ -205,10 +246,42 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     }
     auto cfg = ctx.config();
     if (!cfg) return std::unexpected(cfg.error());
+    // Exactly one client restarts the daemon (#19 F9): the one holding the restart lock; the
+    // others wait for it and then use the daemon it started.
+    const fs::path restart_lock = daemon_runtime_dir() / "restart.lock";
+    auto lock = util::LockFile::try_acquire(restart_lock);
+    if (!lock) {
+      ctx.err() << "gpumod: another gpumod command is restarting the daemon to apply the change; waiting for it\n";
+      const auto deadline = std::chrono::steady_clock::now() + 2 * k_start_wait;
+      auto delay = std::chrono::milliseconds(5);
+      while (util::LockFile::held(restart_lock) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(delay);
+        delay = std::min(delay * 2, std::chrono::milliseconds(100));
+      }
+      return connect(ctx, autostart);
+    }
+    // Another client may have restarted it between our ping and the lock.
+    auto fresh = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
+    if (auto again = ping(*fresh); again && again->value("config_fingerprint", "") ==
+                                                 infra::config::config_fingerprint(*root) &&
+                                             again->value("binary", "") == binary_identity() &&
+                                             compare_environment(again->value("environment", json()),
+                                                                 client_environment(ctx, *root)).restart_reason.empty()) {
+      say_queued(ctx, *again);
+      return std::move(*fresh);
+    }
+    client.reset();
     ctx.err() << "gpumod: " << what << "; restarting the daemon to apply it (services keep running)\n";
-    if (auto st = stop_daemon(std::move(*client), false, k_start_wait); !st) return std::unexpected(st.error());
+    if (auto st = stop_daemon(std::move(*fresh), false, k_start_wait); !st && st.error().code != util::ErrorCode::unavailable) {
+      return std::unexpected(st.error());
+    }
     client = std::unique_ptr<DaemonClient>(new DaemonClient(infra::http::make_unix_client(socket)));
-    answer = util::fail(util::ErrorCode::unavailable, "restarting");
+    auto started = start_daemon(ctx, *client, *root);
+    if (!started) return std::unexpected(started.error());
+    if (auto st = serves_root(*started, *root); !st) return std::unexpected(st.error());
+    if (auto st = db_intact(*started); !st) return std::unexpected(st.error());
+    say_queued(ctx, *started);
+    return std::move(*client);
   }
   if (answer.error().code == util::ErrorCode::unavailable && autostart) {
     auto cfg = ctx.config();  // a broken configuration is reported before a daemon is started
@@ -218,6 +291,8 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     // The daemon that answers may be another client's, started at the same moment for another
     // configuration: the same check as for a daemon found running.
     if (auto st = serves_root(*started, *root); !st) return std::unexpected(st.error());
+    if (auto st = db_intact(*started); !st) return std::unexpected(st.error());
+    say_queued(ctx, *started);
     return std::move(*client);
   }
   if (answer.error().code == util::ErrorCode::unavailable) {

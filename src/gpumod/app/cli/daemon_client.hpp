@@ -46,6 +46,8 @@ bool daemon_running();
 
 // Asks the daemon to stop (first stopping its services when asked) and waits for its process to
 // exit (the client is consumed: its idle connection would hold the daemon's exit). Errors: timeout (still running after `wait`), or the daemon's answer.
-util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait);
+// `stopped` (when given) receives the ids of the services the daemon stopped.
+util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait,
+                         std::vector<std::string>* stopped = nullptr);
 
 }  // namespace gpumod::app

@@ -18,6 +18,8 @@
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/log_files.hpp"
+#include "gpumod/infra/process/markers.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/ids.hpp"
@@ -195,15 +197,44 @@ void events(AppContext& ctx, const Flags& f) {
   }
 }
 
+// Stops the servers gpumod started for this state database, found by their markers; returns
+// "<instance> (pid N)" for each one stopped. Errors are said on stderr.
+std::vector<std::string> stop_marked_servers(AppContext& ctx) {
+  const auto db = infra::state::default_db_path();
+  infra::process::LinuxProcessSpawner spawner;
+  std::vector<std::string> stopped;
+  for (const auto& found : infra::process::find_marked_processes(db, infra::process::pid_dir_for(db))) {
+    const std::string what = found.instance_key + " (pid " + std::to_string(found.identity.pid) + ")";
+    if (auto st = spawner.stop(found.identity, std::chrono::milliseconds(10000)); !st) {
+      ctx.err() << "gpumod: stopping " << what << ": " << st.error().message << "\n";
+      continue;
+    }
+    infra::process::remove_pid_file(infra::process::pid_dir_for(db), found.instance_key);
+    stopped.push_back(what);
+  }
+  return stopped;
+}
+
 void daemon_stop(AppContext& ctx, const Flags& f) {
   if (!daemon_running()) {
-    ctx.out() << "no gpumod daemon runs\n";
+    if (!f.with_services) {
+      ctx.out() << "no gpumod daemon runs\n";
+      return;
+    }
+    // Its servers may outlive it (a killed daemon): they are found by their markers (#19).
+    const auto stopped = stop_marked_servers(ctx);
+    ctx.out() << "no gpumod daemon runs; " << (stopped.empty() ? "no server it started runs" : "stopped the servers it had started: " + util::join(stopped, ", ")) << "\n";
     return;
   }
   auto client = DaemonClient::connect_existing();
   if (!client) return ctx.fail(client.error());
-  if (auto st = stop_daemon(std::move(*client), f.with_services, std::chrono::milliseconds(300000)); !st) return ctx.fail(st.error());
-  ctx.out() << "daemon stopped" << (f.with_services ? " (its services were stopped)" : " (services left running)") << "\n";
+  std::vector<std::string> stopped;
+  if (auto st = stop_daemon(std::move(*client), f.with_services, std::chrono::milliseconds(300000), &stopped); !st) return ctx.fail(st.error());
+  if (!f.with_services) {
+    ctx.out() << "daemon stopped (services left running)\n";
+  } else {
+    ctx.out() << "daemon stopped; " << (stopped.empty() ? "it ran no services" : "stopped " + util::join(stopped, ", ")) << "\n";
+  }
 }
 
 }  // namespace

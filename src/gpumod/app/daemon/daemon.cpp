@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/always_answers.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
@@ -28,6 +29,7 @@
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
+#include "gpumod/infra/state/damaged.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/infra/systemd/manager.hpp"
 #include "gpumod/infra/systemd/systemd_spawner.hpp"
@@ -112,30 +114,47 @@ struct Api {
   std::string config_root;
   std::string config_fingerprint;  // of the files as they were when the daemon loaded them
   std::function<void(bool with_services)> shutdown;
+  RecoveryGate& recovery;
+  std::string db_problem;  // the state database was found damaged at start (set aside, rebuilt)
   std::string binary = binary_identity();  // the gpumod file this daemon runs
   json environment = json::object();        // server binaries and simulated GPU (environment.hpp)
 
+  // Never waits for the command lock or the recovery (#19 F5/F7).
+  void add_liveness(json& j) {
+    j["recovering"] = recovery.recovering();
+    if (const auto what = recovery.what(); !what.empty()) j["recovery"] = what;
+    j["busy"] = engine.busy_with();
+    if (!db_problem.empty()) j["db_problem"] = db_problem;
+  }
+
   void install(httplib::Server& svr) {
     svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
-      reply(res, json{{"pid", ::getpid()},
-                      {"version", GPUMOD_VERSION},
-                      {"config_root", config_root},
-                      {"config_fingerprint", config_fingerprint},
-                      {"binary", binary},
-                      {"environment", environment}});
+      json j{{"pid", ::getpid()},
+             {"version", GPUMOD_VERSION},
+             {"config_root", config_root},
+             {"config_fingerprint", config_fingerprint},
+             {"binary", binary},
+             {"environment", environment}};
+      add_liveness(j);
+      reply(res, j);
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();
-      reply(res, st ? util::Result<json>(to_json(*st)) : std::unexpected(st.error()));
+      if (!st) return reply(res, std::unexpected(st.error()));
+      json j = to_json(*st);
+      add_liveness(j);
+      reply(res, j);
     });
     svr.Post(R"(/v1/services/([^/]+)/(start|stop|restart|sleep|wake))",
              [this](const httplib::Request& req, httplib::Response& res) {
+               recovery.wait();  // changes run after the start-up recovery
                reply(res, service_op(req.matches[1], req.matches[2], req));
              });
     svr.Get(R"(/v1/services/([^/]+)/logs)", [this](const httplib::Request& req, httplib::Response& res) {
       reply(res, logs(req.matches[1], req));
     });
     svr.Post(R"(/v1/modes/([^/]+)/switch)", [this](const httplib::Request& req, httplib::Response& res) {
+      recovery.wait();
       reply(res, switch_mode(req.matches[1], req));
     });
     svr.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
@@ -145,8 +164,16 @@ struct Api {
       auto body = parse_body(req);
       if (!body) return reply(res, std::unexpected(body.error()));
       const bool with = body->value("with_services", false);
-      reply(res, json{{"stopping", true}, {"with_services", with}});
-      shutdown(with);
+      json stopped = json::array();
+      if (with) {
+        // Stopped before the answer, so the client says what was stopped, not what was asked.
+        recovery.wait();
+        auto r = engine.stop_all();
+        if (!r) return reply(res, std::unexpected(r.error()));
+        for (const auto& id : *r) stopped.push_back(id);
+      }
+      reply(res, json{{"stopping", true}, {"with_services", with}, {"stopped", stopped}});
+      shutdown(false);
     });
   }
 
@@ -271,6 +298,17 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
                                                      runtime_lock.error().message);
   }
   auto store = ctx.state();
+  std::string db_problem;
+  if (!store && store.error().code == util::ErrorCode::corrupt) {
+    // Damaged or lost (#19 F3): kept aside for inspection; a fresh database is rebuilt from the
+    // servers that run (found by their markers) and every client is told (exit 10).
+    auto aside = infra::state::set_aside_damaged(infra::state::default_db_path());
+    if (!aside) return std::unexpected(aside.error());
+    db_problem = store.error().message + "; the damaged file was kept as " + aside->string() +
+                 "; the state was rebuilt from the servers that run";
+    std::cerr << "gpumod daemon: " << db_problem << "\n";
+    store = ctx.state();
+  }
   if (!store) return std::unexpected(store.error());
   const fs::path db_lock_path = infra::state::default_db_path().string() + ".daemon-lock";
   auto db_lock = util::LockFile::try_acquire(db_lock_path);
@@ -345,27 +383,43 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     }
   }
   engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
-  if (auto st = engine.recover(); !st) {
-    std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
+  // The recovery runs after the daemon listens (#19 F7): a resumed switch may take long, and
+  // status, ping and events answer meanwhile (they say "recovering"); changes wait for it.
+  RecoveryGate recovery;
+  std::string resuming = "re-adopting the running services";
+  if (auto unfinished = (*store)->unfinished_switch(); unfinished && *unfinished) {
+    resuming += " and resuming the switch to " + (*unfinished)->to_mode;
   }
+  recovery.begin(resuming);
 
   httplib::Server unix_server;
   std::unique_ptr<httplib::Server> tcp_server;
   std::atomic<bool> stop_services{false};
+  // Servers made when the socket file was deleted or replaced (see the socket watch below).
+  std::mutex rebound_mutex;
+  std::vector<std::unique_ptr<httplib::Server>> rebound;
+  std::vector<std::thread> rebound_threads;
+  bool stopping = false;
   const auto shutdown = [&](bool with_services) {
     stop_services = with_services;
     events.stop();
     std::thread([&] {
-      unix_server.stop();
+      {
+        std::lock_guard lock(rebound_mutex);
+        stopping = true;
+        for (auto& s : rebound) s->stop();
+      }
       if (tcp_server) tcp_server->stop();
+      unix_server.stop();  // last: run_daemon returns once it is done
     }).detach();
   };
-  Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown};
+  Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown, recovery, db_problem};
   api.environment = to_json(current_environment(**cfg, ctx.options.simulate_gpu));
   // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
   // workers, and one waiting on a client's idle connection held the shutdown up that long.
   // (Not 0: the same wait applies to a new connection's first request.)
   unix_server.set_keep_alive_timeout(1);
+  use_growing_pool(unix_server);
   api.install(unix_server);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
@@ -389,6 +443,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     }
     tcp_server = std::make_unique<httplib::Server>();
     tcp_server->set_keep_alive_timeout(1);
+    use_growing_pool(*tcp_server);
     const std::string expected = "Bearer " + options.token;
     tcp_server->set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
       if (req.get_header_value("Authorization") == expected) return httplib::Server::HandlerResponse::Unhandled;
@@ -414,6 +469,39 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   });
   signal_thread.detach();
 
+  std::thread recovery_thread([&] {
+    if (auto st = engine.recover(); !st) {
+      std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
+    }
+    recovery.end();
+  });
+  // Nobody could reach a daemon whose socket file was deleted or replaced: it makes a new one at
+  // the path (the lock says no other daemon may own it); when it cannot, it stops (services
+  // keep running) so that the next command starts a daemon that can be reached.
+  auto socket_watch = std::make_unique<SocketWatch>(socket, [&]() -> bool {
+    std::lock_guard lock(rebound_mutex);
+    if (stopping) return false;
+    auto srv = std::make_unique<httplib::Server>();
+    srv->set_keep_alive_timeout(1);
+    use_growing_pool(*srv);
+    api.install(*srv);
+    srv->set_address_family(AF_UNIX);
+    std::error_code rm_ec;
+    fs::remove(socket, rm_ec);
+    if (!srv->bind_to_port(socket.string(), 80)) {
+      std::cerr << "gpumod daemon: the socket file " << socket.string()
+                << " was deleted or replaced and cannot be made again; stopping (services left running)\n";
+      shutdown(false);
+      return false;
+    }
+    ::chmod(socket.c_str(), 0600);
+    ::stat(socket.c_str(), &own_socket);
+    std::cerr << "gpumod daemon: the socket file " << socket.string() << " was deleted or replaced; made it again\n";
+    rebound_threads.emplace_back([s = srv.get()] { s->listen_after_bind(); });
+    rebound.push_back(std::move(srv));
+    return true;
+  });
+
   std::atomic<bool> running{true};
   std::mutex health_mutex;
   std::condition_variable health_cv;
@@ -438,10 +526,18 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   }
   health_cv.notify_all();
   health_thread.join();
+  recovery_thread.join();
   if (tcp_thread.joinable()) tcp_thread.join();
   if (stop_services) {
     if (auto st = engine.stop_all(); !st) std::cerr << "gpumod daemon: stopping services: " << st.error().message << "\n";
   }
+  socket_watch.reset();  // before the socket goes: that is no reason to stop twice
+  {
+    std::lock_guard lock(rebound_mutex);
+    stopping = true;
+    for (auto& s : rebound) s->stop();
+  }
+  for (auto& t : rebound_threads) t.join();
   // Remove the socket only if it is still ours: a new daemon may already listen on the path.
   struct stat now {};
   if (::stat(socket.c_str(), &now) == 0 && now.st_ino == own_socket.st_ino && now.st_dev == own_socket.st_dev) {

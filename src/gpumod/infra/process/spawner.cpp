@@ -406,6 +406,9 @@ util::Result<ExitInfo> LinuxProcessSpawner::stop(const ProcessIdentity& identity
   };
 
   if (auto s = send(SIGTERM); !s) return std::unexpected(s.error());
+  // A stopped (frozen, SIGSTOP) process acts on SIGTERM only once continued: without this it
+  // cost the whole grace period and then a SIGKILL (#19 F4).
+  (void)send(SIGCONT);
   if (gone_within(grace)) return finish();
   if (auto s = send(SIGKILL); !s) return std::unexpected(s.error());
   if (gone_within(k_kill_confirm_timeout)) return finish();

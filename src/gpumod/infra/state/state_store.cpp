@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "gpumod/infra/state/fault_vfs.hpp"
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -921,6 +922,36 @@ util::Result<StateStore> StateStore::open(const std::filesystem::path& db_path,
   if (db_path.empty()) {
     return util::fail(ErrorCode::invalid_argument, "state database: the path is empty");
   }
+  if (options.read_only) return open_file(db_path, options, false);  // never creates one
+  // A new database is built under a temporary name and linked into place complete (#19 F3): a
+  // database file of 0 bytes then never exists legitimately, so one found is a lost database,
+  // never silently re-initialised.
+  std::error_code exists_ec;
+  if (!fs::exists(db_path, exists_ec) && !exists_ec) {
+    if (auto d = make_private_dirs(db_path.parent_path()); !d) {
+      return std::unexpected(util::with_context(d.error(), fmt::format("state database {}: creating its directory", db_path.string())));
+    }
+    const fs::path fresh = db_path.string() + ".creating-" + std::to_string(::getpid());
+    {
+      auto created = open_file(fresh, options, true);
+      if (!created) {
+        std::error_code ec;
+        fs::remove(fresh, ec);
+        return std::unexpected(created.error());
+      }
+    }  // closed: its WAL is checkpointed into the file
+    if (::link(fresh.c_str(), db_path.c_str()) != 0 && errno != EEXIST) {
+      const int err = errno;
+      ::unlink(fresh.c_str());
+      return util::fail(ErrorCode::io, fmt::format("state database {}: creating the file: {}", db_path.string(), std::strerror(err)));
+    }
+    ::unlink(fresh.c_str());
+  }
+  return open_file(db_path, options, false);
+}
+
+util::Result<StateStore> StateStore::open_file(const std::filesystem::path& db_path,
+                                               const OpenOptions& options, bool fresh) {
   auto impl = std::make_unique<Impl>();
   impl->path = db_path;
   impl->prefix = fmt::format("state database {}: ", db_path.string());
@@ -939,9 +970,18 @@ util::Result<StateStore> StateStore::open(const std::filesystem::path& db_path,
                       fmt::format("{}creating the file: {}", impl->prefix, std::strerror(errno)));
   }
 
+  if (!fresh) {
+    struct stat main_st {};
+    struct stat wal_st {};
+    const bool wal = ::stat((db_path.string() + "-wal").c_str(), &wal_st) == 0 && wal_st.st_size > 0;
+    if (::stat(db_path.c_str(), &main_st) == 0 && main_st.st_size == 0 && !wal) {
+      return util::fail(ErrorCode::corrupt, fmt::format("{}the file is empty (0 bytes): its records are lost "
+                                                        "(a database gpumod created is never empty)", impl->prefix));
+    }
+  }
   int rc = sqlite3_open_v2(db_path.c_str(), &impl->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+                           fault_vfs_name());
   if (rc != SQLITE_OK) {
     if (impl->db == nullptr) {
       return util::fail(ErrorCode::io, fmt::format("{}opening: out of memory", impl->prefix));
@@ -976,6 +1016,26 @@ util::Result<StateStore> StateStore::open(const std::filesystem::path& db_path,
       return util::fail(ErrorCode::io,
                         fmt::format("{}could not switch to WAL mode (journal mode is '{}')",
                                     impl->prefix, mode));
+    }
+  }
+  // Damaged pages are found now, not by the first command that reads them (#19 F3).
+  if (!fresh) {
+    auto s = impl->prepare("PRAGMA quick_check(5)", "checking its integrity");
+    if (!s) return std::unexpected(s.error());
+    std::string problems;
+    while (true) {
+      auto r = s->step();
+      if (!r) {
+        auto e = r.error();
+        if (e.code == ErrorCode::corrupt) e.message = fmt::format("{}damaged ({})", impl->prefix, e.message);
+        return std::unexpected(e);
+      }
+      if (!*r) break;
+      const std::string line = s->text(0);
+      if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+    }
+    if (!problems.empty()) {
+      return util::fail(ErrorCode::corrupt, fmt::format("{}damaged (quick_check: {})", impl->prefix, problems));
     }
   }
   if (auto e = impl->exec("PRAGMA foreign_keys = ON", "enabling foreign keys"); !e) {

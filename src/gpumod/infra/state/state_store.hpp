@@ -203,7 +203,11 @@ class StateStore {
  public:
   // Creates missing parent directories (0700) and the file (0600), opens it, sets WAL mode,
   // foreign keys, the busy timeout and synchronous=NORMAL, and applies pending migrations.
-  // Errors: corrupt (not a SQLite database), conflict (written by a newer gpumod), io.
+  // A missing file is created under a temporary name and linked into place complete, so a file
+  // of 0 bytes is never one gpumod made: it is refused as corrupt (its records are lost), as is a
+  // file `PRAGMA quick_check` finds damaged.
+  // Errors: corrupt (not a SQLite database, damaged, or empty), conflict (written by a newer
+  // gpumod), io.
   static util::Result<StateStore> open(const std::filesystem::path& db_path,
                                        const OpenOptions& options = {});
 
@@ -286,6 +290,9 @@ class StateStore {
   struct Impl;
   explicit StateStore(std::unique_ptr<Impl> impl);
   static util::Result<StateStore> open_read_only(std::unique_ptr<Impl> impl, const OpenOptions& options);
+  // Opens an existing file (checked: not empty, quick_check), or a fresh one being created.
+  static util::Result<StateStore> open_file(const std::filesystem::path& db_path,
+                                            const OpenOptions& options, bool fresh);
   std::unique_ptr<Impl> m_impl;
 };
 
