@@ -9,7 +9,7 @@ DEB_PACKAGES = g++ cmake make pkg-config ccache libsqlite3-dev libyaml-cpp-dev n
   libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
   libbenchmark-dev libsystemd-dev dbus-daemon
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test bench clean node-deps
 
 all: build
 
@@ -36,8 +36,15 @@ run: build
 
 # The e2e tests start daemons and servers on free loopback ports; one test at a time keeps a port
 # picked by one test from being taken by another's connections (the suite takes under a minute).
-test: build
+test: build node-deps
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
+
+# Node packages of the Node-driven tests, exactly as locked (tests/node/*/package-lock.json).
+NODE_SUITES = tests/node/mcp
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  for d in $(NODE_SUITES); do (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done; \
+	else echo "npm not found: the MCP SDK tests (McpNode.*) will be skipped; install Node 20+ and npm to run them"; fi
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF

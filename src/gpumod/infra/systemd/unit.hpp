@@ -27,6 +27,7 @@ struct UnitSpec {
   std::chrono::seconds stop_timeout{30};
   std::string restart = "no";  // "no" | "on-failure"
   std::chrono::seconds restart_sec{5};
+  std::vector<std::string> wants;  // units started first: Wants= and After= (validated names)
 };
 
 // Checks ^[a-zA-Z0-9_@:.\-]+\.service$, no leading '-', at most 255 characters.
