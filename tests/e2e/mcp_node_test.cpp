@@ -78,6 +78,9 @@ TEST_F(McpNode, LegacyClientOverHttp) { run_node("legacy_http.test.mjs"); }
 // SDK 2.x pinned to 2026-07-28 (server/discover) over HTTP and stdio; raw -32022.
 TEST_F(McpNode, ModernClientDiscover) { run_node("modern.test.mjs"); }
 
+// /mcp on `daemon run --listen` (bearer token).
+TEST_F(McpNode, DaemonTcpListenerWithBearerToken) { run_node("daemon_tcp.test.mjs"); }
+
 // An MCP switch_mode and a CLI mode switch at once are serialized by the daemon.
 TEST_F(McpNode, SwitchesFromMcpAndCliAreSerialized) { run_node("concurrency.test.mjs"); }
 

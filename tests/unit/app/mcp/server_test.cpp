@@ -8,7 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "gpumod/app/mcp/http_transport.hpp"
+#include "gpumod/util/strings.hpp"
 #include "gpumod/app/mcp/schema_check.hpp"
+#include "gpumod/app/mcp/stdio_transport.hpp"
+
+#include <unistd.h>
+
+#include <thread>
 
 namespace gpumod::app::mcp {
 namespace {
@@ -202,6 +208,58 @@ TEST_F(McpServerTest, ResourcesAreMarkdownWithoutPaths) {
   EXPECT_EQ(call("resources/read", {{"uri", "gpumod://services/../x"}})["error"]["code"], -32602);
   EXPECT_EQ(call("resources/read", {{"uri", "file:///etc/passwd"}})["error"]["code"], -32002);
   EXPECT_EQ(call("resources/read", json::object())["error"]["code"], -32602);
+}
+
+// stdio: one answer line per request (none for a notification), an oversized line refused with
+// the server reading on, list_changed sent first when the configuration changed.
+TEST(McpStdio, AnswersLinesRefusesOversizedOnesAndSendsListChanged) {
+  FakeBackend backend;
+  Server server(backend);
+  int in[2], out[2];
+  ASSERT_EQ(::pipe(in), 0);
+  ASSERT_EQ(::pipe(out), 0);
+  int messages = 0;
+  std::thread t([&] {
+    run_stdio(server, in[0], out[1], [&] { return ++messages == 3; });  // "changed" before the third message
+    ::close(out[1]);
+  });
+  const auto write_all = [&](const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const auto n = ::write(in[1], text.data() + done, text.size() - done);
+      ASSERT_GT(n, 0);
+      done += static_cast<std::size_t>(n);
+    }
+  };
+  std::thread writer([&] {
+    write_all(R"({"jsonrpc":"2.0","id":1,"method":"ping"})" "\n");
+    write_all(R"({"jsonrpc":"2.0","method":"notifications/initialized"})" "\n");
+    write_all(R"({"jsonrpc":"2.0","id":2,"method":"ping","pad":")" + std::string(k_max_message_bytes + 10, 'x') + "\"}\n");
+    write_all(R"({"jsonrpc":"2.0","id":3,"method":"ping"})");  // the last line needs no newline
+    ::close(in[1]);
+  });
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  writer.join();
+  t.join();
+  ::close(in[0]);
+  ::close(out[0]);
+  std::vector<json> lines;
+  for (const auto& l : util::split(text, '\n')) {
+    if (!l.empty()) lines.push_back(json::parse(l));
+  }
+  ASSERT_EQ(lines.size(), 5u) << text;
+  // The first answer runs on its own thread: it may come anywhere; the rest keeps its order.
+  const auto first = std::find(lines.begin(), lines.end(), json::parse(R"({"jsonrpc":"2.0","id":1,"result":{}})"));
+  ASSERT_NE(first, lines.end()) << text;
+  lines.erase(first);
+  EXPECT_EQ(lines[0]["error"]["code"], -32600);
+  EXPECT_NE(lines[0]["error"]["message"].get<std::string>().find("larger than"), std::string::npos);
+  EXPECT_EQ(lines[1]["method"], "notifications/tools/list_changed") << "sent before the next message is answered";
+  EXPECT_EQ(lines[2]["method"], "notifications/resources/list_changed");
+  EXPECT_EQ(lines[3]["id"], 3);
+  EXPECT_EQ(messages, 3) << "the oversized line is not a message";
 }
 
 TEST(McpSchemaCheck, IntegersNumbersAndNesting) {
