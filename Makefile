@@ -14,7 +14,7 @@ DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)
 # Ninja when present (faster than make for the same targets).
 GENERATOR = $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps deps-run deps-test configure build run test bench clean
+.PHONY: all deps deps-run deps-test configure build run test bench clean node-deps
 
 all: build
 
@@ -54,10 +54,17 @@ run: deps-run configure
 # The e2e tests start daemons and servers on free loopback ports; one test at a time keeps a port
 # picked by one test from being taken by another's connections (the suite takes under a minute).
 # The re-configure picks up GoogleTest when deps-test has just installed it.
-test: deps-test configure
+test: deps-test configure node-deps
 	cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
+
+# Node packages of the Node-driven tests, exactly as locked (tests/node/*/package-lock.json).
+NODE_SUITES = tests/node/mcp
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  for d in $(NODE_SUITES); do (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done; \
+	else echo "npm not found: the MCP SDK tests (McpNode.*) will be skipped; install Node 20+ and npm to run them"; fi
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF

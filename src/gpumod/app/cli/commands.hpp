@@ -24,5 +24,7 @@ void register_model_commands(CLI::App& root, AppContext& ctx);
 void register_gguf_commands(CLI::App& root, AppContext& ctx);
 // model quants|download, discover, preset generate (Hugging Face; after the model group)
 void register_hf_commands(CLI::App& root, AppContext& ctx);
+// mcp [--listen HOST:PORT], mcp install (the MCP server, app/mcp)
+void register_mcp_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

@@ -17,6 +17,7 @@
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
+#include "gpumod/app/mcp/daemon_mcp.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
@@ -421,6 +422,10 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   unix_server.set_keep_alive_timeout(1);
   use_growing_pool(unix_server);
   api.install(unix_server);
+  GlobalOptions mcp_options = ctx.options;  // /mcp (docs/mcp.md): a client of this daemon's own API
+  mcp_options.config_dir = (*cfg)->root;
+  mcp::DaemonMcp mcp(mcp_options);
+  mcp.install(unix_server);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -452,6 +457,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
       return httplib::Server::HandlerResponse::Handled;
     });
     api.install(*tcp_server);
+    mcp.install(*tcp_server);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }

@@ -132,10 +132,15 @@ util::Result<std::string> render_unit(const UnitSpec& spec) {
     if (!is_env_name(name)) return bad(fmt::format("invalid environment variable name '{}'", name));
   }
 
+  for (const auto& w : spec.wants) {
+    if (auto ok = validate_unit_name(w); !ok) return std::unexpected(ok.error());
+  }
+
   std::string out;
   out += "# " + spec.comment + "\n";
   out += "[Unit]\n";
   out += "Description=" + escape_specifiers(spec.description) + "\n";
+  for (const auto& w : spec.wants) out += "Wants=" + w + "\nAfter=" + w + "\n";
   out += "\n[Service]\n";
   out += "Type=exec\n";
   out += "ExecStart=";

@@ -29,6 +29,7 @@ struct UnitSpec {
   std::chrono::seconds restart_sec{5};
   std::string kill_mode = "control-group";  // "control-group" | "process" (the daemon: its services live on)
   std::string comment = "Written by gpumod; edits are overwritten on the next start.";  // one line
+  std::vector<std::string> wants;  // units started first: Wants= and After= (validated names)
 };
 
 // Checks ^[a-zA-Z0-9_@:.\-]+\.service$, no leading '-', at most 255 characters.

@@ -112,6 +112,19 @@ TEST(SystemdUnit, OmitsWorkingDirectoryWhenEmptyAndDefaultsRestartToNo) {
   EXPECT_NE(text->find("\nExecStart=\"/usr/bin/true\"\n"), std::string::npos);
 }
 
+TEST(SystemdUnit, WantsAUnitStartedFirst) {
+  UnitSpec spec;
+  spec.unit_name = "gpumod-mcp.service";
+  spec.description = "x";
+  spec.argv = {"/usr/bin/true"};
+  spec.wants = {"gpumod.service"};
+  auto text = render_unit(spec);
+  ASSERT_TRUE(text.has_value()) << text.error().message;
+  EXPECT_NE(text->find("[Unit]\nDescription=x\nWants=gpumod.service\nAfter=gpumod.service\n"), std::string::npos) << *text;
+  spec.wants = {"gpumod.service\nExecStartPre=/bin/evil"};
+  EXPECT_FALSE(render_unit(spec).has_value()) << "a unit name is validated, no line can be smuggled in";
+}
+
 TEST(SystemdUnit, RejectsBadSpecsWithTheFieldNamed) {
   const auto expect_bad = [](UnitSpec spec, std::string_view needle) {
     auto r = render_unit(spec);
