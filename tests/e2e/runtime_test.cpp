@@ -249,6 +249,8 @@ TEST_F(RuntimeTest, AForeignServerOnThePortIsNotMistakenForTheService) {
 
 TEST_F(RuntimeTest, RefuseBindFaultFails) {
   fs::create_directories(runner.home() / "models");
+  // The mock router given a models_dir is preflight-checked like llama-server: a real model file.
+  std::ofstream(runner.home() / "models" / "m.gguf") << "GGUF" << std::string(60, '\0');
   add_preset({.id = "clash", .driver = "llamacpp", .sleep_mode = "router",
               .env = {{"GPUMOD_MOCK_FAULT", "refuse-bind"}},
               .unit_vars = {{"models_dir", (runner.home() / "models").string()}, {"default_model", "m"}}});
@@ -275,7 +277,7 @@ TEST_F(RuntimeTest, Http500OnSleepLeavesTheServiceRunning) {
 TEST_F(RuntimeTest, LlamaRouterStartSleepWakeStop) {
   const auto models = runner.home() / "models";
   fs::create_directories(models);
-  std::ofstream(models / "chat-model.gguf").put('\0');
+  std::ofstream(models / "chat-model.gguf") << "GGUF" << std::string(60, '\0');
   add_preset({.id = "chat", .driver = "llamacpp", .vram_mib = 4000, .sleep_mode = "router",
               .env = {{"GPUMOD_MOCK_VRAM_MIB", "4000"}, {"GPUMOD_MOCK_LOAD_DELAY_MS", "10"}},
               .unit_vars = {{"models_dir", models.string()}, {"default_model", "chat-model"},
@@ -419,7 +421,7 @@ TEST_F(RuntimeTest, PreflightRefusesASwitchBeforeAnythingChanges) {
 TEST_F(RuntimeTest, LlamaRouterAnsweringGarbageJsonFails) {
   const auto models = runner.home() / "models";
   fs::create_directories(models);
-  std::ofstream(models / "m.gguf").put('\0');
+  std::ofstream(models / "m.gguf") << "GGUF" << std::string(60, '\0');
   add_preset({.id = "chat", .driver = "llamacpp", .sleep_mode = "router",
               .env = {{"GPUMOD_MOCK_FAULT", "malformed-json"}},
               .unit_vars = {{"models_dir", models.string()}, {"default_model", "m"}}});

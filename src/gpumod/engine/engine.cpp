@@ -303,9 +303,16 @@ drivers::Observation Engine::Impl::observe(Slot& s, infra::http::HttpClient* via
     if (s.state == ServiceState::failed) {
       obs.state = ServiceState::failed;
       obs.reason = s.reason;
-    } else if (tracked && s.state != ServiceState::stopped) {
+    } else if (tracked && s.state == ServiceState::sleeping) {
       obs.state = ServiceState::failed;
-      obs.reason = "process gone (it exited or was killed; gpumod did not stop it)";
+      obs.reason = "process exited while asleep (gone; gpumod did not stop it)";
+    } else if (tracked && s.state != ServiceState::stopped) {
+      // Gone without gpumod stopping it: never "stopped". The health monitor restarts it under
+      // its restart policy; without one it stays down.
+      const bool restarts = s.service->restart != core::RestartPolicy::never;
+      obs.state = restarts ? ServiceState::unhealthy : ServiceState::failed;
+      obs.reason = std::string("process gone (it exited or was killed; gpumod did not stop it)") +
+                   (restarts ? "; the health monitor restarts it" : "; not restarted (restart: no)");
     } else {
       obs.state = ServiceState::stopped;
     }

@@ -79,27 +79,6 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
       if (auto st = spawner_for(s.instance_key).can_start(sp); !st) add_error(st.error());
     }
   }
-  if (svc.driver == core::DriverKind::llamacpp && drivers::is_router(svc) && !new_process &&
-      instance_alive(s.instance_key)) {
-    // The router runs: it says itself which models it offers (a model it does not list cannot
-    // be loaded, whatever the files say; the mock and the real server alike).
-    auto ctx = context(s);
-    const auto obs = driver(svc).observe(svc, ctx);
-    if (obs.healthy && !obs.models.empty()) {
-      std::vector<std::string> ids;
-      for (const auto& m : obs.models) ids.push_back(m.id);
-      auto id = drivers::resolve_model_id(svc, ids);
-      if (!id) {
-        add("the running router does not offer its model: " + id.error().message);
-        return problems;
-      }
-      if (std::ranges::find(ids, *id) == ids.end()) {
-        add("the running router on port " + std::to_string(svc.port.value_or(0)) + " does not offer model " + *id +
-            " (offered: " + util::join(ids, ", ") + "); it would wait for a model it cannot load");
-        return problems;
-      }
-    }
-  }
   // The bundled mock's file-less demo mode (a router whose models_dir does not exist: its models
   // come from the presets) reads no files. A mock router given a models_dir behaves like
   // llama-server there and is checked like it (#11).
@@ -107,7 +86,29 @@ std::vector<std::string> Engine::Impl::preflight(const Slot& s, bool new_process
     std::error_code dir_ec;
     const bool router_with_dir = svc.driver == core::DriverKind::llamacpp && drivers::is_router(svc) &&
                                  fs::is_directory(std::string(util::trim(svc.var("models_dir").value_or(""))), dir_ec);
-    if (!router_with_dir) return problems;
+    if (router_with_dir) {
+      // checked like llama-server, below
+    } else if (svc.driver == core::DriverKind::llamacpp && drivers::is_router(svc) && !new_process &&
+               instance_alive(s.instance_key)) {
+      // No files to look at, but the router runs: it says itself which models it offers (one it
+      // does not list cannot be loaded).
+      auto ctx = context(s);
+      const auto obs = driver(svc).observe(svc, ctx);
+      if (obs.healthy && !obs.models.empty()) {
+        std::vector<std::string> ids;
+        for (const auto& m : obs.models) ids.push_back(m.id);
+        auto id = drivers::resolve_model_id(svc, ids);
+        if (!id) {
+          add("the running router does not offer its model: " + id.error().message);
+        } else if (std::ranges::find(ids, *id) == ids.end()) {
+          add("the running router on port " + std::to_string(svc.port.value_or(0)) + " does not offer model " + *id +
+              " (offered: " + util::join(ids, ", ") + "); it would wait for a model it cannot load");
+        }
+      }
+      return problems;
+    } else {
+      return problems;
+    }
   }
 
   if (svc.driver == core::DriverKind::llamacpp) {
