@@ -11,6 +11,7 @@
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/process/identity.hpp"
+#include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/util/lock_file.hpp"
 
@@ -161,7 +162,11 @@ util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs:
       const auto exit = spawner.wait_exit(*id, std::chrono::milliseconds(0));
       const bool lost_race = exit && exit->known && exit->exited && exit->exit_code == 8;
       if (lost_race && attempts_left > 1) return start_daemon(ctx, client, root, attempts_left - 1);
-      return util::fail(util::ErrorCode::unavailable, "the daemon exited at start; see " + spec.log_file.string());
+      const auto last = infra::process::tail_lines(spec.log_file, 1);
+      return util::fail(util::ErrorCode::unavailable,
+                        "the daemon exited at start" +
+                            (last && !last->empty() ? std::string(" (") + last->back() + ")" : std::string()) + "; see " +
+                            spec.log_file.string());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return util::fail(util::ErrorCode::timeout, "the daemon did not answer within 15 s; see " +

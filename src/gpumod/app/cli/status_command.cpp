@@ -28,6 +28,11 @@ void run_status(AppContext& ctx, bool as_json) {
     auto st = client->get("/v1/status", std::chrono::milliseconds(30000));
     if (!st) return ctx.fail(st.error());
     (*st)["source"] = "daemon";
+    if (st->value("recovering", false)) {  // the daemon answers during its recovery (#19)
+      ctx.err() << "gpumod: note: the daemon is recovering (" << st->value("recovery", std::string()) << ")\n";
+    } else if (const std::string busy = st->value("busy", ""); !busy.empty()) {
+      ctx.err() << "gpumod: note: the daemon is busy with " << busy << "\n";
+    }
     ctx.out() << (as_json ? st->dump(2) + "\n" : render_status(*st));
     return;
   }
