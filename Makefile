@@ -4,10 +4,12 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 GPUMOD = $(BUILD)/bin/gpumod
 
-# Debian 12 packages gpumod needs to build and test (dbus-daemon: a private bus for the sd-bus tests).
+# Debian 12 packages gpumod needs to build and test (dbus-daemon: a private bus for the sd-bus tests;
+# libncurses-dev: gpumod top; prometheus: promtool and a real scraper for the /metrics tests;
+# tmux: the e2e test of gpumod top).
 DEB_PACKAGES = g++ cmake make pkg-config ccache libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
   libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
-  libbenchmark-dev libsystemd-dev dbus-daemon
+  libbenchmark-dev libsystemd-dev dbus-daemon libncurses-dev prometheus tmux
 
 .PHONY: all deps configure build run test bench clean
 

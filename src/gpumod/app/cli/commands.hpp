@@ -24,5 +24,8 @@ void register_model_commands(CLI::App& root, AppContext& ctx);
 void register_gguf_commands(CLI::App& root, AppContext& ctx);
 // model quants|download, discover, preset generate (Hugging Face; after the model group)
 void register_hf_commands(CLI::App& root, AppContext& ctx);
+// watch (live configuration reloads), top (the live view)
+void register_watch_command(CLI::App& root, AppContext& ctx);
+void register_top_command(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

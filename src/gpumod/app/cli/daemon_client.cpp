@@ -9,6 +9,7 @@
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/http/sse.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/util/lock_file.hpp"
@@ -54,6 +55,32 @@ util::Result<json> DaemonClient::get(const std::string& path, std::chrono::milli
 util::Result<json> DaemonClient::post(const std::string& path, const json& body,
                                       std::chrono::milliseconds timeout) {
   return decode(m_http->post_json(path, body.dump(), timeout));
+}
+
+util::Status DaemonClient::follow_events(std::int64_t after, const std::function<bool(const json&)>& on_event,
+                                         const std::function<void()>& on_open) {
+  infra::http::SseParser parser;
+  bool go_on = true;
+  bool opened = false;
+  // The daemon sends a comment every 15 s; a minute without anything means it is gone.
+  auto r = m_http->stream(
+      "/v1/events/stream" + (after >= 0 ? "?after=" + std::to_string(after) : std::string()),
+      [&](std::string_view chunk) {
+        if (!opened) {
+          opened = true;
+          if (on_open) on_open();
+        }
+        parser.feed(chunk, [&](const infra::http::SseEvent& e) {
+          if (!go_on) return;
+          auto j = json::parse(e.data, nullptr, false);
+          if (!j.is_discarded()) go_on = on_event(j);
+        });
+        return go_on;
+      },
+      std::chrono::milliseconds(60000));
+  if (!r) return std::unexpected(r.error());
+  if (r->status / 100 != 2) return std::unexpected(decode(r).error());
+  return {};
 }
 
 util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait) {

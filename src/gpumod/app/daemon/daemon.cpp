@@ -13,13 +13,19 @@
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/event_signal.hpp"
+#include "gpumod/app/daemon/events_stream.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
+#include "gpumod/app/daemon/metrics.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
+#include "gpumod/engine/metrics.hpp"
+#include "gpumod/engine/observer_list.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
+#include "gpumod/infra/config/watch.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
 #include "gpumod/infra/gpu/select.hpp"
 #include "gpumod/infra/gpu/simulated_probe.hpp"
@@ -41,41 +47,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Wakes event long-polls when the engine records something.
-class EventSignal final : public engine::Observer {
- public:
-  void on_event(const engine::EngineEvent&) override {
-    {
-      std::lock_guard lock(m_mutex);
-      ++m_generation;
-    }
-    m_cv.notify_all();
-  }
-  // Waits until an event arrives after `generation`, or the timeout.
-  std::uint64_t wait(std::uint64_t generation, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(m_mutex);
-    m_cv.wait_for(lock, timeout, [&] { return m_generation != generation || m_stopping; });
-    return m_generation;
-  }
-  std::uint64_t generation() {
-    std::lock_guard lock(m_mutex);
-    return m_generation;
-  }
-  void stop() {
-    {
-      std::lock_guard lock(m_mutex);
-      m_stopping = true;
-    }
-    m_cv.notify_all();
-  }
-
- private:
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::uint64_t m_generation = 0;
-  bool m_stopping = false;
-};
 
 void reply(httplib::Response& res, const util::Result<json>& r) {
   if (r) {
@@ -112,13 +83,23 @@ struct Api {
   std::string config_fingerprint;  // of the files as they were when the daemon loaded them
   std::function<void(bool with_services)> shutdown;
   std::string binary = binary_identity();  // the gpumod file this daemon runs
+  std::mutex fingerprint_mutex;  // a live reload replaces config_fingerprint
+
+  void set_fingerprint(std::string fp) {
+    std::lock_guard lock(fingerprint_mutex);
+    config_fingerprint = std::move(fp);
+  }
+  std::string fingerprint() {
+    std::lock_guard lock(fingerprint_mutex);
+    return config_fingerprint;
+  }
 
   void install(httplib::Server& svr) {
     svr.Get("/v1/ping", [this](const httplib::Request&, httplib::Response& res) {
       reply(res, json{{"pid", ::getpid()},
                       {"version", GPUMOD_VERSION},
                       {"config_root", config_root},
-                      {"config_fingerprint", config_fingerprint},
+                      {"config_fingerprint", fingerprint()},
                       {"binary", binary}});
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
@@ -328,7 +309,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
                 << manager.error().message << "\n";
     }
   }
-  engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
+  engine::MetricsRecorder metrics;
+  engine::ObserverList observers;
+  observers.add(events);
+  observers.add(metrics);
+  engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &observers);
   if (auto st = engine.recover(); !st) {
     std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
   }
@@ -350,6 +335,12 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   // (Not 0: the same wait applies to a new connection's first request.)
   unix_server.set_keep_alive_timeout(1);
   api.install(unix_server);
+  // GET /metrics and GET /v1/events/stream (docs/daemon-protocol.md).
+  const auto install_watch_routes = [&](httplib::Server& svr) {
+    install_metrics_routes(svr, engine, metrics);
+    install_events_stream_routes(svr, **store, events);
+  };
+  install_watch_routes(unix_server);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -380,16 +371,50 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
       return httplib::Server::HandlerResponse::Handled;
     });
     api.install(*tcp_server);
+    install_watch_routes(*tcp_server);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }
     tcp_thread = std::thread([&] { tcp_server->listen_after_bind(); });
   }
 
+  // Live configuration (docs/daemon-protocol.md): an edit under the root (inotify, debounced) or
+  // SIGHUP loads the whole tree again and the engine applies only the difference; a broken edit
+  // changes nothing and is reported. The fingerprint the ping answers follows what was applied.
+  std::mutex reload_mutex;
+  std::atomic<bool> reloads_open{true};
+  const auto reload = [&] {
+    std::lock_guard lock(reload_mutex);
+    const std::string fp = infra::config::config_fingerprint(*root);
+    auto loaded = infra::config::load_config_or_error(*root);
+    if (loaded) loaded->bundled_example = engine.config().bundled_example;
+    const bool valid = loaded.has_value();
+    auto report = engine.reload_config(std::move(loaded));
+    if (!report) {
+      std::cerr << "gpumod daemon: reload: " << report.error().message << "\n";
+      return;
+    }
+    std::cerr << "gpumod daemon: " << report->message << "\n";
+    if (valid) {
+      api.set_fingerprint(fp);
+      (void)(*store)->set_setting("config_fingerprint", root->string() + "|" + fp);
+    }
+  };
+  std::unique_ptr<infra::config::ConfigWatcher> watcher;
+  if (auto w = infra::config::ConfigWatcher::start(*root, std::chrono::milliseconds(300), reload); w) {
+    watcher = std::move(*w);
+  } else {
+    std::cerr << "gpumod daemon: warning: configuration edits are applied only on SIGHUP: " << w.error().message << "\n";
+  }
+
   std::thread signal_thread([&] {
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {
-      if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+      if (sig == SIGHUP) {
+        if (reloads_open) reload();
+        continue;
+      }
+      if (sig == SIGTERM || sig == SIGINT) {
         shutdown(false);
         return;
       }
@@ -421,6 +446,9 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   }
   health_cv.notify_all();
   health_thread.join();
+  reloads_open = false;
+  watcher.reset();
+  { std::lock_guard lock(reload_mutex); }  // a SIGHUP reload still applying finishes first
   if (tcp_thread.joinable()) tcp_thread.join();
   if (stop_services) {
     if (auto st = engine.stop_all(); !st) std::cerr << "gpumod daemon: stopping services: " << st.error().message << "\n";

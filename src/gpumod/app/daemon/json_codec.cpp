@@ -56,6 +56,7 @@ json to_json(const engine::StatusView& v) {
   }
   json out = {{"gpu", gpu_json(v.gpu)}, {"services", services}, {"external_mib", v.external_mib}};
   out["current_mode"] = v.current_mode ? json(*v.current_mode) : json(nullptr);
+  if (!v.config_problem.empty()) out["config_problem"] = v.config_problem;
   return out;
 }
 
@@ -132,6 +133,10 @@ std::string render_status(const json& st) {
   out += "Mode: " + (st["current_mode"].is_string() ? st["current_mode"].get<std::string>() : "(none)") + "\n";
   if (st.value("external_mib", 0) > 0) {
     out += "Other processes on the GPU: " + fmt_mib(st["external_mib"]) + " MiB\n";
+  }
+  if (st.contains("config_problem")) {
+    out += "Configuration: the files on disk were not applied (the last valid configuration runs): " +
+           st["config_problem"].get<std::string>() + "\n";
   }
   out += "\n";
   util::TextTable t({{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"PID", true},
