@@ -172,6 +172,21 @@ util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs:
   }
 }
 
+// Waits (up to 5 s) until the daemon answers the fingerprint of the files as they are now: it
+// reloads a valid edit a few hundred ms after the last write. False: it did not.
+bool wait_until_applied(DaemonClient& client, const fs::path& root) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto delay = std::chrono::milliseconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+    auto answer = ping(client);
+    if (!answer) return false;
+    if (answer->value("config_fingerprint", "") == infra::config::config_fingerprint(root)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 util::Result<DaemonClient> DaemonClient::connect_existing() {
@@ -203,6 +218,15 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     const std::string served_binary = answer->value("binary", "");
     const bool binary_changed = !served_binary.empty() && served_binary != binary_identity();
     if (!config_changed && !binary_changed) return std::move(*client);
+    // A daemon that follows its configuration live applies a valid edit itself (and reports a
+    // broken one): a read-only command just asks it; one that changes something checks the files
+    // (a broken one is said here) and waits, bounded, for the daemon to have applied them.
+    if (config_changed && !binary_changed && answer->value("live_config", false)) {
+      if (!autostart) return std::move(*client);
+      auto cfg = ctx.config();
+      if (!cfg) return std::unexpected(cfg.error());
+      if (wait_until_applied(*client, *root)) return std::move(*client);
+    }
     const std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed"
                              : config_changed                 ? "the configuration changed"
                                                               : "the gpumod program was rebuilt or upgraded";

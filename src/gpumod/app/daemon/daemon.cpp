@@ -84,6 +84,7 @@ struct Api {
   std::function<void(bool with_services)> shutdown;
   std::string binary = binary_identity();  // the gpumod file this daemon runs
   std::mutex fingerprint_mutex;  // a live reload replaces config_fingerprint
+  std::atomic<bool> live_config{false};  // the configuration root is watched (edits are applied live)
 
   void set_fingerprint(std::string fp) {
     std::lock_guard lock(fingerprint_mutex);
@@ -100,7 +101,8 @@ struct Api {
                       {"version", GPUMOD_VERSION},
                       {"config_root", config_root},
                       {"config_fingerprint", fingerprint()},
-                      {"binary", binary}});
+                      {"binary", binary},
+                      {"live_config", live_config.load()}});
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();
@@ -403,6 +405,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   std::unique_ptr<infra::config::ConfigWatcher> watcher;
   if (auto w = infra::config::ConfigWatcher::start(*root, std::chrono::milliseconds(300), reload); w) {
     watcher = std::move(*w);
+    api.live_config = true;
   } else {
     std::cerr << "gpumod daemon: warning: configuration edits are applied only on SIGHUP: " << w.error().message << "\n";
   }
