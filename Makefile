@@ -5,10 +5,12 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 GPUMOD = $(BUILD)/bin/gpumod
 
 # Debian 12 packages: what `make run` needs to build gpumod (RUN_PACKAGES), what the tests add
-# (TEST_PACKAGES; dbus-daemon: a private bus for the sd-bus tests), what the benchmarks add.
+# (TEST_PACKAGES; dbus-daemon: a private bus for the sd-bus tests; prometheus: promtool and a real
+# scraper for the /metrics tests; tmux: the e2e test of gpumod top, whose ncurses is opened at run
+# time), what the benchmarks add.
 RUN_PACKAGES = g++ cmake make ninja-build pkg-config ccache libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
   libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libsystemd-dev
-TEST_PACKAGES = libgtest-dev libgmock-dev dbus-daemon
+TEST_PACKAGES = libgtest-dev libgmock-dev dbus-daemon prometheus tmux libncurses-dev
 BENCH_PACKAGES = libbenchmark-dev
 DEB_PACKAGES = $(RUN_PACKAGES) $(TEST_PACKAGES) $(BENCH_PACKAGES)
 # Ninja when present (faster than make for the same targets).

@@ -67,6 +67,8 @@ int main(int argc, char** argv) {
   register_gguf_commands(root, ctx);
   register_hf_commands(root, ctx);  // after the model group: it adds model quants|download
   register_mcp_commands(root, ctx);
+  register_watch_command(root, ctx);
+  register_top_command(root, ctx);
 
   try {
     root.parse(argc, argv);

@@ -70,12 +70,12 @@ bool port_in_use(const std::string& host, int port) {
   return used;
 }
 
+}  // namespace
+
 std::string instance_key_for(const core::Service& s) {
   const auto group = core::router_group(s);
   return group.empty() ? s.id : "router:" + group;
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Construction
@@ -87,26 +87,27 @@ Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::G
                           core::DriverKind::docker}) {
     drivers[kind] = drivers::make_driver(kind);
   }
-  drivers::DockerDriver::ClientFactory docker_api = settings.docker_api;
-  DockerSpawnerSettings docker_settings;
+  docker_api = settings.docker_api;
   if (!docker_api) {
     const std::filesystem::path socket = settings.docker_socket.empty() ? k_docker_socket : settings.docker_socket;
     docker_api = [socket] { return infra::http::make_unix_client(socket); };
     docker_settings.socket = socket;
   }
   drivers[core::DriverKind::docker] = std::make_unique<drivers::DockerDriver>(docker_api);
-  for (const auto& svc : config.services) {
-    Slot slot;
-    slot.service = &svc;
-    slot.instance_key = instance_key_for(svc);
-    slot.restarts = std::make_unique<core::RestartTracker>(
-        core::RestartSettings::for_service(svc),
-        [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
-    if (svc.driver == core::DriverKind::docker) {
-      docker_spawners.emplace(slot.instance_key, std::make_unique<DockerSpawner>(svc, docker_api, docker_settings));
-    }
-    slots.emplace(svc.id, std::move(slot));
+  for (const auto& svc : config.services) slots.emplace(svc.id, make_slot(svc));
+}
+
+Slot Engine::Impl::make_slot(const core::Service& svc) {
+  Slot slot;
+  slot.service = &svc;
+  slot.instance_key = instance_key_for(svc);
+  slot.restarts = std::make_unique<core::RestartTracker>(
+      core::RestartSettings::for_service(svc),
+      [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+  if (svc.driver == core::DriverKind::docker) {
+    docker_spawners.insert_or_assign(slot.instance_key, std::make_unique<DockerSpawner>(svc, docker_api, docker_settings));
   }
+  return slot;
 }
 
 Engine::Engine(core::Config config, infra::state::StateStore& store, infra::gpu::GpuProbe& gpu,
@@ -118,6 +119,7 @@ Engine::~Engine() = default;
 const core::Config& Engine::config() const { return m->config; }
 const EngineSettings& Engine::settings() const { return m->settings; }
 std::filesystem::path Engine::log_path(const std::string& id) const {
+  std::shared_lock config_lock(m->config_mutex);
   const auto it = m->slots.find(id);
   return m->log_file(it == m->slots.end() ? id : it->second.instance_key);
 }
@@ -227,14 +229,18 @@ std::int64_t Engine::Impl::memory_of(const core::GpuSnapshot& snap, const std::s
 
 void Engine::Impl::emit(const std::string& kind, const std::string& service, const std::string& mode,
                         const std::string& message) {
+  emit(EngineEvent{kind, service, mode, message, {}, {}, {}, {}});
+}
+
+void Engine::Impl::emit(EngineEvent event) {
   infra::state::Event ev;
   ev.ts_ms = now_ms();
-  ev.kind = kind;
-  ev.service_id = service;
-  ev.mode_id = mode;
-  ev.message = message;
+  ev.kind = event.kind;
+  ev.service_id = event.service_id;
+  ev.mode_id = event.mode_id;
+  ev.message = event.message;
   (void)store.append_event(ev);
-  if (observer) observer->on_event({kind, service, mode, message});
+  if (observer) observer->on_event(event);
 }
 
 util::Status Engine::Impl::persist(const Slot& s) {
@@ -633,6 +639,7 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
     const std::int64_t need = s.learned_mib.value_or(svc.vram_mib);
     if (auto st = admit(s, need); !st) {
       set_state(s, ServiceState::stopped, st.error().message);
+      emit({"admission.refused", svc.id, "", st.error().message, "start", "refused", "insufficient_vram", {}});
       return std::unexpected(st.error());
     }
     if (auto st = check_port_free(s); !st) {
@@ -680,7 +687,7 @@ util::Result<OpResult> Engine::Impl::do_start(Slot& s) {
   r.state = ServiceState::running;
   r.elapsed_ms = elapsed_ms(t0);
   r.message = svc.id + " started and ready in " + std::to_string(r.elapsed_ms) + " ms";
-  emit("service.started", svc.id, "", r.message);
+  emit({"service.started", svc.id, "", r.message, "start", "done", "", r.elapsed_ms});
   return r;
 }
 
@@ -723,7 +730,7 @@ util::Result<OpResult> Engine::Impl::do_stop(Slot& s) {
   r.state = ServiceState::stopped;
   r.elapsed_ms = elapsed_ms(t0);
   r.message = svc.id + " stopped; memory released (" + std::to_string(r.elapsed_ms) + " ms)";
-  emit("service.stopped", svc.id, "", r.message);
+  emit({"service.stopped", svc.id, "", r.message, "stop", "done", "", r.elapsed_ms});
   return r;
 }
 
@@ -772,7 +779,7 @@ util::Result<OpResult> Engine::Impl::do_sleep(Slot& s, int level) {
   }
   r.message = svc.id + (svc.sleep_mode == core::SleepMode::router ? " asleep (model unloaded)"
                                                                    : " asleep (level " + std::to_string(level) + ")") + freed;
-  emit("service.slept", svc.id, "", r.message);
+  emit({"service.slept", svc.id, "", r.message, "sleep", "done", "", r.elapsed_ms});
   return r;
 }
 
@@ -804,7 +811,10 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
   std::int64_t resident = 0;
   if (auto snap = snapshot(); snap && s.instance_key == svc.id) resident = memory_of(*snap, s.instance_key);
   const std::int64_t need = std::max<std::int64_t>(0, s.learned_mib.value_or(svc.vram_mib) - resident);
-  if (auto st = admit(s, need); !st) return std::unexpected(st.error());
+  if (auto st = admit(s, need); !st) {
+    emit({"admission.refused", svc.id, "", st.error().message, "wake", "refused", "insufficient_vram", {}});
+    return std::unexpected(st.error());
+  }
   set_state(s, ServiceState::loading, "");
   auto ctx = context(s);
   if (auto st = driver(svc).wake(svc, ctx, settings.control_timeout); !st) {
@@ -836,7 +846,7 @@ util::Result<OpResult> Engine::Impl::do_wake(Slot& s) {
   r.state = ServiceState::running;
   r.elapsed_ms = elapsed_ms(t0);
   r.message = svc.id + " awake and ready in " + std::to_string(r.elapsed_ms) + " ms";
-  emit("service.woken", svc.id, "", r.message);
+  emit({"service.woken", svc.id, "", r.message, "wake", "done", "", r.elapsed_ms});
   return r;
 }
 
@@ -954,7 +964,12 @@ std::string Engine::busy_with() const {
 }
 
 util::Result<StatusView> Engine::status() {
+  std::shared_lock config_lock(m->config_mutex);  // a live reload swaps the slots exclusively
   StatusView v;
+  {
+    std::lock_guard lock(m->state_mutex);
+    v.config_problem = m->config_problem;
+  }
   auto snap = m->snapshot();
   if (!snap) return std::unexpected(snap.error());
   v.gpu = *snap;
@@ -1026,6 +1041,7 @@ util::Result<StatusView> Engine::status() {
     }
     v.mode_modified = core::mode_modifications(m->config, *v.current_mode, now);
   }
+  v.external_mib_by_device.assign(snap->devices.size(), 0);
   for (const auto& d : snap->devices) {
     for (const auto& p : d.processes) {
       // Ours when the process or one of its ancestors is a managed instance.
@@ -1039,7 +1055,10 @@ util::Result<StatusView> Engine::status() {
         if (!parent || *parent == at) break;
         at = *parent;
       }
-      if (!ours) v.external_mib += p.used_mib;
+      if (!ours) {
+        v.external_mib += p.used_mib;
+        v.external_mib_by_device[static_cast<std::size_t>(&d - snap->devices.data())] += p.used_mib;
+      }
     }
   }
   return v;

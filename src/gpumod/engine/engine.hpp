@@ -43,6 +43,14 @@ struct EngineEvent {
   std::string service_id;
   std::string mode_id;
   std::string message;
+  // Facts for counters (metrics), empty when they do not apply: a switch step's action and
+  // outcome (done, failed, undone), a switch's outcome (done, failed, rolled_back, refused), why an
+  // admission or a switch was refused (insufficient_vram, does_not_fit, preflight, port_in_use),
+  // and how long the step, start, wake or switch took.
+  std::string action;
+  std::string outcome;
+  std::string reason;
+  std::optional<std::int64_t> elapsed_ms;
 };
 
 class Observer {
@@ -103,6 +111,19 @@ struct StatusView {
   std::vector<std::string> mode_modified;
   // A switch under way: "switching a -> b, step 2/3", or "resuming switch to b after a restart".
   std::string switch_in_progress;
+  std::vector<std::int64_t> external_mib_by_device;  // the same per device, as gpu.devices
+  std::string config_problem;     // the files on disk are broken: why (the last valid config runs)
+};
+
+// What a live configuration reload did (Engine::reload_config).
+struct ReloadReport {
+  bool rejected = false;  // the files were invalid: nothing changed, the old configuration runs
+  bool changed = false;
+  std::vector<std::string> added, removed, updated, restarted, stopped;  // service ids
+  std::vector<std::string> modes;            // modes added, removed or changed
+  std::vector<std::string> needs_restart;    // settings that apply at the next daemon start
+  std::vector<std::string> problems;         // a stop or restart that failed
+  std::string message;                       // one line for people (also the event's message)
 };
 
 struct OpResult {
@@ -169,6 +190,12 @@ class Engine {
   util::Result<OpResult> sleep_service(const std::string& id, std::optional<int> level);
   util::Result<OpResult> wake_service(const std::string& id, bool evict = false);
   util::Result<SwitchResult> switch_mode(const std::string& mode_id, const SwitchOptions& options);
+  // Applies a configuration loaded anew (the daemon's file watcher, SIGHUP), only the difference:
+  // a removed service is stopped; a changed one that runs is restarted only when its launch
+  // (argv, environment, port, process) changed, else updated in place; modes are replaced.
+  // An error (a broken edit) changes nothing: the old configuration keeps running and the problem
+  // is reported (a config.rejected event, StatusView::config_problem). Takes the command lock.
+  util::Result<ReloadReport> reload_config(util::Result<core::Config> loaded);
   // Stops every service gpumod runs (daemon stop --with-services); returns the ids stopped.
   util::Result<std::vector<std::string>> stop_all();
   // What the command running now does ("switch to b"); "" when none runs. Never waits.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <shared_mutex>
 
 #include "gpumod/core/restart_policy.hpp"
 #include "gpumod/engine/docker_spawner.hpp"
@@ -67,6 +68,8 @@ struct Engine::Impl {
   std::map<core::DriverKind, std::unique_ptr<drivers::Driver>> drivers;
   // The spawner of each `driver: docker` service, by instance key (the service id).
   std::map<std::string, std::unique_ptr<DockerSpawner>> docker_spawners;
+  drivers::DockerDriver::ClientFactory docker_api;
+  DockerSpawnerSettings docker_settings;
   std::mutex http_mutex;
   std::map<int, std::unique_ptr<infra::http::HttpClient>> http_by_port;
   // Writes to the service logs: readiness pauses end when a server prints something.
@@ -93,12 +96,17 @@ struct Engine::Impl {
     Impl& m;
     std::lock_guard<std::mutex> lock;
   };
+  // status() holds it shared while it walks the slots; a live reload (reload.cpp) swaps the
+  // configuration and the slots holding it exclusively (under the command lock too).
+  std::shared_mutex config_mutex;
+  std::string config_problem;  // why the files on disk were not applied (state_mutex); "" when they were
   std::mutex switch_mutex;
   // Switches requested and not finished, by target: a request for the same target joins.
   std::map<std::string, std::shared_future<util::Result<SwitchResult>>> pending_switches;
   std::mt19937 rng{std::random_device{}()};
 
   // --- helpers (engine.cpp) ---
+  Slot make_slot(const core::Service& svc);  // a fresh slot (and docker spawner) for a service
   Slot& slot(const std::string& id);
   util::Result<Slot*> find_slot(const std::string& id);
   const drivers::Driver& driver(const core::Service& s) const;
@@ -150,6 +158,7 @@ struct Engine::Impl {
   void forget_unconfigured(const infra::state::ServiceRuntime& record);
   void emit(const std::string& kind, const std::string& service, const std::string& mode,
             const std::string& message);
+  void emit(EngineEvent event);  // with the counters' facts (see EngineEvent)
 
   util::Status admit(const Slot& s, std::int64_t need_mib);
   util::Status wait_released(const std::set<int>& pids, const std::string& what);
@@ -195,5 +204,7 @@ struct Engine::Impl {
 };
 
 std::int64_t now_ms();
+// The process a service runs in: its id, or "router:<group>" for router services sharing one.
+std::string instance_key_for(const core::Service& s);
 
 }  // namespace gpumod::engine

@@ -102,7 +102,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     for (const auto& step : plan->steps) {
       res.steps.push_back(StepOutcome{step, "skipped", "not run (the mode does not fit)", 0});
     }
-    emit("switch.refused", "", mode_id, res.message);
+    emit({"switch.refused", "", mode_id, res.message, "", "refused", "does_not_fit", ms_since(t0)});
     res.failure = util::ErrorCode::insufficient_vram;
     res.elapsed_ms = ms_since(t0);
     return res;
@@ -114,7 +114,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     for (const auto& step : plan->steps) {
       res.steps.push_back(StepOutcome{step, "skipped", "not run (preflight)", 0});
     }
-    emit("switch.refused", "", mode_id, res.message);
+    emit({"switch.refused", "", mode_id, res.message, "", "refused", "preflight", ms_since(t0)});
     res.elapsed_ms = ms_since(t0);
     return res;
   }
@@ -125,7 +125,8 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   }
   auto switch_id = store.begin_switch(res.from_mode.value_or(""), mode_id, journal_steps);
   if (!switch_id) return std::unexpected(switch_id.error());
-  emit("switch.started", "", mode_id, "switching " + res.from_mode.value_or("(none)") + " -> " + mode_id);
+  emit("switch.started", "", mode_id,
+       "switching " + res.from_mode.value_or("(none)") + " -> " + mode_id + ": " + std::to_string(plan->steps.size()) + " steps");
 
   res.steps.resize(plan->steps.size());
   const auto run_step = [&](std::size_t i) -> util::Status {
@@ -176,13 +177,16 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
       out.outcome = "failed";
       out.message = r.error().message;
       (void)store.update_step(*switch_id, static_cast<int>(i), infra::state::StepStatus::failed, out.message);
-      emit("switch.step", step.service_id, mode_id, std::string(core::to_string(step.action)) + " " + step.service_id + " failed: " + out.message);
+      emit({"switch.step", step.service_id, mode_id,
+            std::string(core::to_string(step.action)) + " " + step.service_id + " failed: " + out.message,
+            std::string(core::to_string(step.action)), "failed", "", out.elapsed_ms});
       return std::unexpected(r.error());
     }
     out.outcome = step.action == StepAction::keep ? "skipped" : "done";
     out.message = r->message;
     (void)store.update_step(*switch_id, static_cast<int>(i), step.action == StepAction::keep ? infra::state::StepStatus::skipped : infra::state::StepStatus::done, out.message);
-    emit("switch.step", step.service_id, mode_id, out.message);
+    emit({"switch.step", step.service_id, mode_id, out.message, std::string(core::to_string(step.action)),
+          out.outcome, "", out.elapsed_ms});
     return {};
   };
 
@@ -244,7 +248,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     (void)store.finish_switch(*switch_id, infra::state::SwitchState::done);
     res.elapsed_ms = ms_since(t0);
     res.message = "now in mode " + mode_id + " (" + std::to_string(res.elapsed_ms) + " ms)";
-    emit("switch.done", "", mode_id, res.message);
+    emit({"switch.done", "", mode_id, res.message, "", "done", "", res.elapsed_ms});
     return res;
   }
 
@@ -252,8 +256,8 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
   res.failure = failure->code;  // e.g. insufficient_vram from admission before a start
   if (options.no_rollback) {
     (void)store.finish_switch(*switch_id, infra::state::SwitchState::failed, res.message);
-    emit("switch.failed", "", mode_id, res.message + " (no rollback)");
     res.elapsed_ms = ms_since(t0);
+    emit({"switch.failed", "", mode_id, res.message + " (no rollback)", "", "failed", "", res.elapsed_ms});
     return res;
   }
   // Roll back what was done, newest first: the GPU returns to the mode it started from.
@@ -270,14 +274,17 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     undo.outcome = r ? "undone" : "failed";
     undo.message = r ? r->message : r.error().message;
     res.rollback.push_back(undo);
+    emit({"switch.undo", o.step.service_id, mode_id, undo.message, std::string(core::to_string(o.step.action)),
+          undo.outcome, "", undo.elapsed_ms});
     (void)store.update_step(*switch_id, static_cast<int>(k), r ? infra::state::StepStatus::undone : infra::state::StepStatus::failed, undo.message);
   }
   res.rolled_back = std::ranges::all_of(res.rollback, [](const StepOutcome& o) { return o.outcome == "undone"; });
   (void)store.finish_switch(*switch_id, res.rolled_back ? infra::state::SwitchState::rolled_back : infra::state::SwitchState::failed, res.message);
   res.message += res.rolled_back ? "; rolled back to " + res.from_mode.value_or("the previous state")
                                  : "; rollback incomplete";
-  emit("switch.failed", "", mode_id, res.message);
   res.elapsed_ms = ms_since(t0);
+  emit({"switch.failed", "", mode_id, res.message, "", res.rolled_back ? "rolled_back" : "failed", "",
+        res.elapsed_ms});
   return res;
 }
 

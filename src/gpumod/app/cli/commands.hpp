@@ -26,5 +26,8 @@ void register_gguf_commands(CLI::App& root, AppContext& ctx);
 void register_hf_commands(CLI::App& root, AppContext& ctx);
 // mcp [--listen HOST:PORT], mcp install (the MCP server, app/mcp)
 void register_mcp_commands(CLI::App& root, AppContext& ctx);
+// watch (live configuration reloads), top (the live view)
+void register_watch_command(CLI::App& root, AppContext& ctx);
+void register_top_command(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

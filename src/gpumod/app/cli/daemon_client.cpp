@@ -10,6 +10,7 @@
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/http/sse.hpp"
 #include "gpumod/infra/process/identity.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
@@ -62,6 +63,32 @@ util::Result<json> DaemonClient::get(const std::string& path, std::chrono::milli
 util::Result<json> DaemonClient::post(const std::string& path, const json& body,
                                       std::chrono::milliseconds timeout) {
   return decode(m_http->post_json(path, body.dump(), timeout));
+}
+
+util::Status DaemonClient::follow_events(std::int64_t after, const std::function<bool(const json&)>& on_event,
+                                         const std::function<void()>& on_open) {
+  infra::http::SseParser parser;
+  bool go_on = true;
+  bool opened = false;
+  // The daemon sends a comment every 15 s; a minute without anything means it is gone.
+  auto r = m_http->stream(
+      "/v1/events/stream" + (after >= 0 ? "?after=" + std::to_string(after) : std::string()),
+      [&](std::string_view chunk) {
+        if (!opened) {
+          opened = true;
+          if (on_open) on_open();
+        }
+        parser.feed(chunk, [&](const infra::http::SseEvent& e) {
+          if (!go_on) return;
+          auto j = json::parse(e.data, nullptr, false);
+          if (!j.is_discarded()) go_on = on_event(j);
+        });
+        return go_on;
+      },
+      std::chrono::milliseconds(60000));
+  if (!r) return std::unexpected(r.error());
+  if (r->status / 100 != 2) return std::unexpected(decode(r).error());
+  return {};
 }
 
 util::Status stop_daemon(DaemonClient&& client, bool with_services, std::chrono::milliseconds wait,
@@ -177,6 +204,21 @@ util::Result<json> start_daemon(AppContext& ctx, DaemonClient& client, const fs:
   }
 }
 
+// Waits (up to 5 s) until the daemon answers the fingerprint of the files as they are now: it
+// reloads a valid edit a few hundred ms after the last write. False: it did not.
+bool wait_until_applied(DaemonClient& client, const fs::path& root) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto delay = std::chrono::milliseconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+    auto answer = ping(client);
+    if (!answer) return false;
+    if (answer->value("config_fingerprint", "") == infra::config::config_fingerprint(root)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 util::Result<DaemonClient> DaemonClient::connect_existing() {
@@ -235,6 +277,18 @@ util::Result<DaemonClient> DaemonClient::connect(AppContext& ctx, bool autostart
     if (!config_changed && !binary_changed && !env_changed) {
       if (autostart) say_queued(ctx, *answer);
       return std::move(*client);
+    }
+    // A daemon that follows its configuration live applies a valid edit itself (and reports a
+    // broken one): a read-only command just asks it; one that changes something checks the files
+    // (a broken one is said here) and waits, bounded, for the daemon to have applied them.
+    if (config_changed && !binary_changed && !env_changed && answer->value("live_config", false)) {
+      if (!autostart) return std::move(*client);
+      auto cfg = ctx.config();
+      if (!cfg) return std::unexpected(cfg.error());
+      if (wait_until_applied(*client, *root)) {
+        say_queued(ctx, *answer);
+        return std::move(*client);
+      }
     }
     std::string what = config_changed && binary_changed ? "the configuration and the gpumod program changed since the daemon started"
                        : config_changed                 ? "the configuration changed since the daemon started"

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -35,6 +37,11 @@ class DaemonClient {
   util::Result<nlohmann::json> get(const std::string& path, std::chrono::milliseconds timeout);
   util::Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body,
                                     std::chrono::milliseconds timeout);
+  // Follows GET /v1/events/stream: each event (JSON) goes to on_event until it returns false or
+  // the stream ends. `after` >= 0 resumes after that event id; -1 starts with the next event.
+  // `on_open` is called once the daemon answered (from then on no event is missed).
+  util::Status follow_events(std::int64_t after, const std::function<bool(const nlohmann::json&)>& on_event,
+                             const std::function<void()>& on_open = {});
 
  private:
   explicit DaemonClient(std::unique_ptr<infra::http::HttpClient> http);

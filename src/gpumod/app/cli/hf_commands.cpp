@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
+#include <unistd.h>
 #include <fstream>
 #include <ostream>
 
@@ -361,7 +363,12 @@ void model_download(AppContext& ctx, const DownloadArgs& a) {
   auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   const auto start = std::chrono::steady_clock::now();
   bool drew = false;
+  // Progress only for a person: a terminal, no --json.
+  const bool show_progress = !a.json && ::isatty(STDERR_FILENO);
+  std::optional<std::uint64_t> first_bytes;  // bytes already there when this run began (a resume)
   auto progress = [&](const engine::DownloadProgress& p) {
+    if (!show_progress) return;
+    if (!first_bytes) first_bytes = p.done_bytes;
     const auto now = std::chrono::steady_clock::now();
     if (now - last < std::chrono::milliseconds(200) && p.done_bytes < p.total_bytes) return;
     last = now;
@@ -374,7 +381,15 @@ void model_download(AppContext& ctx, const DownloadArgs& a) {
                   std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), static_cast<int>(frac * 100),
                   static_cast<double>(p.done_bytes) / 1e9, static_cast<double>(p.total_bytes) / 1e9, p.file.c_str());
     ctx.err() << line;
-    if (secs > 0.5) ctx.err() << " " << static_cast<long long>(static_cast<double>(p.done_bytes) / k_mib / secs) << " MiB/s";
+    if (secs > 0.5 && p.done_bytes > *first_bytes) {
+      const double rate = static_cast<double>(p.done_bytes - *first_bytes) / secs;  // bytes/s this run
+      ctx.err() << " " << static_cast<long long>(rate / k_mib) << " MiB/s";
+      if (p.total_bytes > p.done_bytes) {
+        const auto eta = static_cast<long long>(static_cast<double>(p.total_bytes - p.done_bytes) / rate);
+        ctx.err() << " ETA " << eta / 60 << "m" << (eta % 60 < 10 ? "0" : "") << eta % 60 << "s";
+      }
+    }
+    ctx.err() << "\033[K";
     ctx.err().flush();
     drew = true;
   };

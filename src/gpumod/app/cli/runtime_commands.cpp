@@ -4,15 +4,18 @@
 //   gpumod events [-f]
 //   gpumod daemon run|start|stop|status|install
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <ctime>
 #include <ostream>
+#include <optional>
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/daemon_client.hpp"
 #include "gpumod/app/cli/daemon_install.hpp"
+#include "gpumod/app/cli/progress.hpp"
 #include "gpumod/app/daemon/daemon.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/paths.hpp"
@@ -117,8 +120,12 @@ void mode_switch(AppContext& ctx, const Flags& f) {
   // The daemon checks the id against its configuration (not_found with a suggestion).
   auto client = DaemonClient::connect(ctx, true);
   if (!client) return ctx.fail(client.error());
+  // Step n of m on a terminal while the switch runs; never with --json or into a pipe.
+  std::optional<SwitchProgress> progress;
+  if (!f.json && !f.dry_run && ::isatty(STDERR_FILENO)) progress.emplace(ctx.err(), f.id);
   auto r = client->post("/v1/modes/" + f.id + "/switch", json{{"dry_run", f.dry_run}, {"no_rollback", f.no_rollback}},
                         k_command_timeout);
+  progress.reset();
   if (!r) return ctx.fail(r.error());
   print(ctx, *r, f.json, render_switch);
   if (!(*r)["success"].get<bool>()) {

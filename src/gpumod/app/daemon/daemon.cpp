@@ -14,14 +14,20 @@
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/daemon/always_answers.hpp"
+#include "gpumod/app/daemon/event_signal.hpp"
+#include "gpumod/app/daemon/events_stream.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
+#include "gpumod/app/daemon/metrics.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/app/mcp/daemon_mcp.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
+#include "gpumod/engine/metrics.hpp"
+#include "gpumod/engine/observer_list.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
+#include "gpumod/infra/config/watch.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
 #include "gpumod/infra/gpu/select.hpp"
 #include "gpumod/app/daemon/environment.hpp"
@@ -45,41 +51,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Wakes event long-polls when the engine records something.
-class EventSignal final : public engine::Observer {
- public:
-  void on_event(const engine::EngineEvent&) override {
-    {
-      std::lock_guard lock(m_mutex);
-      ++m_generation;
-    }
-    m_cv.notify_all();
-  }
-  // Waits until an event arrives after `generation`, or the timeout.
-  std::uint64_t wait(std::uint64_t generation, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(m_mutex);
-    m_cv.wait_for(lock, timeout, [&] { return m_generation != generation || m_stopping; });
-    return m_generation;
-  }
-  std::uint64_t generation() {
-    std::lock_guard lock(m_mutex);
-    return m_generation;
-  }
-  void stop() {
-    {
-      std::lock_guard lock(m_mutex);
-      m_stopping = true;
-    }
-    m_cv.notify_all();
-  }
-
- private:
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::uint64_t m_generation = 0;
-  bool m_stopping = false;
-};
 
 void reply(httplib::Response& res, const util::Result<json>& r) {
   if (r) {
@@ -118,6 +89,17 @@ struct Api {
   RecoveryGate& recovery;
   std::string db_problem;  // the state database was found damaged at start (set aside, rebuilt)
   std::string binary = binary_identity();  // the gpumod file this daemon runs
+  std::mutex fingerprint_mutex;  // a live reload replaces config_fingerprint
+  std::atomic<bool> live_config{false};  // the configuration root is watched (edits are applied live)
+
+  void set_fingerprint(std::string fp) {
+    std::lock_guard lock(fingerprint_mutex);
+    config_fingerprint = std::move(fp);
+  }
+  std::string fingerprint() {
+    std::lock_guard lock(fingerprint_mutex);
+    return config_fingerprint;
+  }
   json environment = json::object();        // server binaries and simulated GPU (environment.hpp)
 
   // Never waits for the command lock or the recovery (#19 F5/F7).
@@ -133,9 +115,10 @@ struct Api {
       json j{{"pid", ::getpid()},
              {"version", GPUMOD_VERSION},
              {"config_root", config_root},
-             {"config_fingerprint", config_fingerprint},
+             {"config_fingerprint", fingerprint()},
              {"binary", binary},
-             {"environment", environment}};
+             {"environment", environment},
+             {"live_config", live_config.load()}};
       add_liveness(j);
       reply(res, j);
     });
@@ -383,7 +366,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
                 << manager.error().message << "\n";
     }
   }
-  engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &events);
+  engine::MetricsRecorder metrics;
+  engine::ObserverList observers;
+  observers.add(events);
+  observers.add(metrics);
+  engine::Engine engine(**cfg, **store, *probe->probe, spawner, settings, &observers);
   // The recovery runs after the daemon listens (#19 F7): a resumed switch may take long, and
   // status, ping and events answer meanwhile (they say "recovering"); changes wait for it.
   RecoveryGate recovery;
@@ -426,6 +413,12 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   mcp_options.config_dir = (*cfg)->root;
   mcp::DaemonMcp mcp(mcp_options);
   mcp.install(unix_server);
+  // GET /metrics and GET /v1/events/stream (docs/daemon-protocol.md).
+  const auto install_watch_routes = [&](httplib::Server& svr) {
+    install_metrics_routes(svr, engine, metrics);
+    install_events_stream_routes(svr, **store, events);
+  };
+  install_watch_routes(unix_server);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -458,16 +451,51 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     });
     api.install(*tcp_server);
     mcp.install(*tcp_server);
+    install_watch_routes(*tcp_server);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }
     tcp_thread = std::thread([&] { tcp_server->listen_after_bind(); });
   }
 
+  // Live configuration (docs/daemon-protocol.md): an edit under the root (inotify, debounced) or
+  // SIGHUP loads the whole tree again and the engine applies only the difference; a broken edit
+  // changes nothing and is reported. The fingerprint the ping answers follows what was applied.
+  std::mutex reload_mutex;
+  std::atomic<bool> reloads_open{true};
+  const auto reload = [&] {
+    std::lock_guard lock(reload_mutex);
+    const std::string fp = infra::config::config_fingerprint(*root);
+    auto loaded = infra::config::load_config_or_error(*root);
+    if (loaded) loaded->bundled_example = engine.config().bundled_example;
+    const bool valid = loaded.has_value();
+    auto report = engine.reload_config(std::move(loaded));
+    if (!report) {
+      std::cerr << "gpumod daemon: reload: " << report.error().message << "\n";
+      return;
+    }
+    std::cerr << "gpumod daemon: " << report->message << "\n";
+    if (valid) {
+      api.set_fingerprint(fp);
+      (void)(*store)->set_setting("config_fingerprint", root->string() + "|" + fp);
+    }
+  };
+  std::unique_ptr<infra::config::ConfigWatcher> watcher;
+  if (auto w = infra::config::ConfigWatcher::start(*root, std::chrono::milliseconds(300), reload); w) {
+    watcher = std::move(*w);
+    api.live_config = true;
+  } else {
+    std::cerr << "gpumod daemon: warning: configuration edits are applied only on SIGHUP: " << w.error().message << "\n";
+  }
+
   std::thread signal_thread([&] {
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0) {
-      if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+      if (sig == SIGHUP) {
+        if (reloads_open) reload();
+        continue;
+      }
+      if (sig == SIGTERM || sig == SIGINT) {
         shutdown(false);
         return;
       }
@@ -533,6 +561,9 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   health_cv.notify_all();
   health_thread.join();
   recovery_thread.join();
+  reloads_open = false;
+  watcher.reset();
+  { std::lock_guard lock(reload_mutex); }  // a SIGHUP reload still applying finishes first
   if (tcp_thread.joinable()) tcp_thread.join();
   if (stop_services) {
     if (auto st = engine.stop_all(); !st) std::cerr << "gpumod daemon: stopping services: " << st.error().message << "\n";

@@ -58,6 +58,7 @@ json to_json(const engine::StatusView& v) {
   out["current_mode"] = v.current_mode ? json(*v.current_mode) : json(nullptr);
   out["mode_modified"] = v.mode_modified;
   out["switch_in_progress"] = v.switch_in_progress.empty() ? json(nullptr) : json(v.switch_in_progress);
+  if (!v.config_problem.empty()) out["config_problem"] = v.config_problem;
   return out;
 }
 
@@ -142,6 +143,10 @@ std::string render_status(const json& st) {
   }
   if (st.contains("external_mib") && st["external_mib"].is_number() && st["external_mib"].get<std::int64_t>() > 0) {
     out += "Other processes on the GPU: " + fmt_mib(st["external_mib"]) + " MiB\n";
+  }
+  if (st.contains("config_problem")) {
+    out += "Configuration: the files on disk were not applied (the last valid configuration runs): " +
+           st["config_problem"].get<std::string>() + "\n";
   }
   out += "\n";
   util::TextTable t({{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"PID", true},
