@@ -24,6 +24,7 @@
 #include "gpumod/core/mode_plan.hpp"
 #include "gpumod/core/service.hpp"
 #include "gpumod/drivers/driver.hpp"
+#include "gpumod/engine/bench.hpp"
 #include "gpumod/util/result.hpp"
 
 namespace gpumod::infra::state {
@@ -138,6 +139,10 @@ struct SwitchResult {
   // "<service>: <problem>" for each service the switch would start or wake that cannot come up
   // (missing program or model file, ...); a non-empty list refuses the switch before any change.
   std::vector<std::string> preflight;
+  // How long each step is expected to take (parallel to plan.steps) and the whole switch, from
+  // durations measured before (gpumod bench); nullopt where never measured.
+  std::vector<std::optional<std::int64_t>> expected_step_ms;
+  std::optional<std::int64_t> expected_total_ms;
 };
 
 class Engine {
@@ -162,6 +167,10 @@ class Engine {
   util::Result<SwitchResult> switch_mode(const std::string& mode_id, const SwitchOptions& options);
   // Stops every service gpumod runs (daemon stop --with-services).
   util::Status stop_all();
+  // gpumod bench (bench.cpp, bench_switch.cpp): measures a service, or real switches between
+  // two modes, and stores the result; nothing is stored when any part fails.
+  util::Result<BenchOutcome> bench(const BenchRequest& request);
+  util::Result<BenchOutcome> bench_switch(const SwitchBenchRequest& request);
   // One round of health checks (the daemon's monitor thread calls this every interval).
   void health_tick();
 

@@ -68,6 +68,11 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     const bool new_process = start && (s.instance_key == s.service->id || !instance_alive(s.instance_key));
     for (auto& p : preflight(s, new_process)) res.preflight.push_back(std::move(p));
   }
+  {
+    auto expected = expected_durations(store, *plan, dev->uuid);
+    res.expected_step_ms = std::move(expected.step_ms);
+    res.expected_total_ms = expected.total_ms;
+  }
   if (options.dry_run) {
     res.success = true;
     res.message = plan->changes_anything() ? "plan only (--dry-run); nothing was changed"
@@ -106,6 +111,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     return res;
   }
 
+  const std::string gpu_uuid = dev->uuid;
   std::vector<infra::state::PlannedStep> journal_steps;
   for (const auto& step : plan->steps) {
     journal_steps.push_back({std::string(core::to_string(step.action)), step.service_id});
@@ -154,6 +160,9 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     }
     out.outcome = step.action == StepAction::keep ? "skipped" : "done";
     out.message = r->message;
+    if (r->changed) {  // learned durations: what dry runs and on-demand choices expect next time
+      (void)store.add_step_timing({step.service_id, std::string(core::to_string(step.action)), out.elapsed_ms, gpu_uuid, 0});
+    }
     (void)store.update_step(*switch_id, static_cast<int>(i), step.action == StepAction::keep ? infra::state::StepStatus::skipped : infra::state::StepStatus::done, out.message);
     emit("switch.step", step.service_id, mode_id, out.message);
     return {};

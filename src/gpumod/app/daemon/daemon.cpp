@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/app/daemon/bench_routes.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/launch.hpp"
 #include "gpumod/app/daemon/paths.hpp"
@@ -123,7 +124,10 @@ struct Api {
     });
     svr.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
       auto st = engine.status();
-      reply(res, st ? util::Result<json>(to_json(*st)) : std::unexpected(st.error()));
+      if (!st) return reply(res, std::unexpected(st.error()));
+      json j = to_json(*st);
+      add_last_bench(j, store);
+      reply(res, j);
     });
     svr.Post(R"(/v1/services/([^/]+)/(start|stop|restart|sleep|wake))",
              [this](const httplib::Request& req, httplib::Response& res) {
@@ -350,6 +354,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   // (Not 0: the same wait applies to a new connection's first request.)
   unix_server.set_keep_alive_timeout(1);
   api.install(unix_server);
+  install_bench_routes(unix_server, engine, **store);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -380,6 +385,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
       return httplib::Server::HandlerResponse::Handled;
     });
     api.install(*tcp_server);
+    install_bench_routes(*tcp_server, engine, **store);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }
