@@ -20,7 +20,8 @@
 #
 # Environment: GPUMOD (default: build/bin/gpumod next to this script's repository),
 # MAKE_MODEL (build/bin/gpumod-make-model), RUNS (5), ROUNDS (3), PORT_BASE (18600),
-# MODEL_DATA (random | zeros), SIMULATE_GPU=1 (tests only: a simulated GPU, for the mock server).
+# MODEL_DATA (random | zeros), SIMULATE_GPU=1 (tests only: a simulated GPU, for the mock server),
+# KEEP_PAGE_CACHE=1 (tests only: the "cold" step keeps the page cache instead of dropping it).
 set -euo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
@@ -121,7 +122,9 @@ for shape in tiny small; do
   step "$svc 2048/256" "$svc-2048" bench "$svc" --prompt-tokens 2048 --gen-tokens 256 --runs "$RUNS"
   step "$svc concurrency 4" "$svc-c4" bench "$svc" --prompt-tokens 512 --gen-tokens 128 --runs "$RUNS" --concurrency 4
   echo "## $svc: load through gpumod, cold (page cache dropped when root) and warm" >>"$OUT/report.md"
-  step "$svc cold load" "$svc-cold" bench "$svc" --cold --prompt-tokens 128 --gen-tokens 16 --runs "$RUNS"
+  cold_flags=(--cold)
+  [[ ${KEEP_PAGE_CACHE:-0} == 1 ]] && cold_flags+=(--keep-page-cache)
+  step "$svc cold load" "$svc-cold" bench "$svc" "${cold_flags[@]}" --prompt-tokens 128 --gen-tokens 16 --runs "$RUNS"
   step "$svc warm load" "$svc-warm" bench "$svc" --cold --keep-page-cache --prompt-tokens 128 --gen-tokens 16 --runs "$RUNS"
   g bench --history "$svc" --limit 5 --markdown >>"$OUT/report.md" 2>>"$LOG"
   echo >>"$OUT/report.md"

@@ -27,6 +27,7 @@ class BenchE2E : public RuntimeFixture {
   void add_llama(const std::string& id, std::map<std::string, std::string> env = timed_env()) {
     const auto model = runner.home() / (id + ".gguf");
     std::ofstream(model) << "GGUF";
+    env["GPUMOD_MOCK_VRAM_MIB"] = "1500";  // what the mock "loads"
     add_preset({.id = id, .driver = "llamacpp", .vram_mib = 1500, .sleep_mode = "none", .env = std::move(env),
                 .model_path = model.string(), .bin = mock_named("llama-server")});
   }
@@ -134,14 +135,15 @@ TEST_F(BenchE2E, ColdLoadAndWakeThroughGpumodFeedTheDryRun) {
   add_preset({.id = "vs", .vram_mib = 2000, .sleep_mode = "l1",
               .env = timed_env({{"GPUMOD_MOCK_LOAD_DELAY_MS", "300"}, {"GPUMOD_MOCK_WAKE_DELAY_MS", "150"}})});
   add_mode("m", {"vs"});
-  // Cold: a stopped service is started by the measurement itself.
-  const auto r = bench("vs", {"--cold", "--runs", "2"});
+  // Cold: a stopped service is started by the measurement itself. (The page cache is kept: a test
+  // must not drop the whole machine's cache; the script under bench/gpu/ measures that.)
+  const auto r = bench("vs", {"--cold", "--keep-page-cache", "--runs", "2"});
   ASSERT_TRUE(r.is_object());
   EXPECT_EQ(r["load_ms"]["n"], 2);
   EXPECT_GE(r["load_ms"]["min"].get<double>(), 300.0) << "the mock's load delay";
   EXPECT_GE(r["wake_ms"]["min"].get<double>(), 150.0) << "the mock's wake delay";
   EXPECT_EQ(r["sleep_ms"]["n"], 2);
-  EXPECT_TRUE(r["cold_note"].is_string());
+  EXPECT_EQ(r["cold_note"], "page cache kept (warm load)");
   // The dry run of a switch that starts it expects the measured start.
   ASSERT_EQ(gpumod({"service", "stop", "vs"}).exit_code, 0);
   const auto plan = gpumod({"mode", "switch", "m", "--dry-run", "--json"});
@@ -228,6 +230,34 @@ TEST_F(BenchE2E, SwitchBenchAlternatesRealSwitchesAndTimesTheRoutersOwnSwap) {
   const auto same = gpumod({"bench", "switch", "a", "a2"}, 60000);
   EXPECT_TRUE(is_cli_error(same, "changed nothing")) << same.err;
   EXPECT_EQ(history()["runs"].size(), 1u);
+}
+
+// The GPU validation script the lead runs on a GPU machine, run here against the mock server under
+// llama-server's name (a simulated GPU, sparse models): it must produce its whole report.
+TEST_F(BenchE2E, GpuValidationScriptRunsAgainstTheMockServer) {
+  const fs::path out = runner.home() / "validation";
+  const fs::path bin_dir = fs::path(GPUMOD_MOCK_SERVER_BIN).parent_path();
+  test_support::ChildProcess script(
+      {"/bin/bash", std::string(GPUMOD_SOURCE_DIR) + "/bench/gpu/bench_validation.sh", mock_named("llama-server"),
+       (runner.home() / "models").string(), out.string()},
+      {.env = {{"GPUMOD", GPUMOD_BIN},
+               {"MAKE_MODEL", (bin_dir / "gpumod-make-model").string()},
+               {"SIMULATE_GPU", "1"}, {"KEEP_PAGE_CACHE", "1"}, {"MODEL_DATA", "zeros"}, {"RUNS", "1"}, {"ROUNDS", "1"},
+               {"PORT_BASE", std::to_string(test_support::free_loopback_port())},
+               {"GPUMOD_MOCK_LOAD_DELAY_MS", "50"}, {"GPUMOD_MOCK_GEN_TPS", "2000"}}});
+  const auto rc = script.wait_exit(std::chrono::milliseconds(110000));
+  ASSERT_TRUE(rc.has_value()) << script.output();
+  ASSERT_EQ(*rc, 0) << script.output();
+  std::ifstream in(out / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* part : {"| completion | 512 / 128 |", "| completion | 2,048 / 256 |", "| chat, thinking off |",
+                           "Load through gpumod (cold):", "page cache kept (warm load)", "ROUTER'S OWN SWAP",
+                           "| wake | llm-b |", "Expected duration:"}) {
+    EXPECT_NE(report.find(part), std::string::npos) << part << "\n" << report;
+  }
+  const auto sw = json::parse(std::ifstream(out / "switch.json"), nullptr, false);
+  ASSERT_TRUE(sw.is_object());
+  EXPECT_TRUE(sw["directions"][0].contains("router_swap_ms")) << sw;
 }
 
 }  // namespace
