@@ -429,7 +429,7 @@ void LlamaServer::handle_unload(const httplib::Request& req, httplib::Response& 
   send_json(res, 200, R"({"success":true})");
 }
 
-// kind: 0 = /v1/chat/completions, 1 = /v1/completions, 2 = /completion
+// kind: 0 = /v1/chat/completions, 1 = /v1/completions, 2 = /completion, 3 = /v1/embeddings
 void LlamaServer::handle_generate(const httplib::Request& req, httplib::Response& res, int kind) {
   const json body = json::parse(req.body, nullptr, false);
   if (!body.is_object()) return send_error(res, 400, "request body is not valid JSON", "invalid_request_error");
@@ -476,6 +476,7 @@ void LlamaServer::handle_generate(const httplib::Request& req, httplib::Response
   lock.unlock();
   if (kind == 0) answer_chat(req, res, name);
   else if (kind == 1) answer_completions(req, res, name);
+  else if (kind == 3) answer_embeddings(req, res, name);
   else answer_llama_completion(req, res, name);
 }
 
@@ -561,6 +562,10 @@ void LlamaServer::routes() {
   m_server.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { handle_generate(q, r, 1); });
   m_server.Post("/completion", [this](const httplib::Request& q, httplib::Response& r) { handle_generate(q, r, 2); });
   m_server.Post("/completions", [this](const httplib::Request& q, httplib::Response& r) { handle_generate(q, r, 2); });
+  m_server.Post("/v1/embeddings", [this](const httplib::Request& q, httplib::Response& r) { handle_generate(q, r, 3); });
+  m_server.Post("/embeddings", [this](const httplib::Request& q, httplib::Response& r) { handle_generate(q, r, 3); });
+  m_server.Post("/tokenize", [](const httplib::Request& q, httplib::Response& r) { answer_tokenize(q, r, false); });
+  m_server.Post("/detokenize", [](const httplib::Request& q, httplib::Response& r) { answer_detokenize(q, r, false); });
 }
 
 int LlamaServer::run() {

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     }).detach();
   }
 
+  configure_generation(o);
   switch (o.flavor) {
     case Flavor::vllm: return run_vllm(o);
     case Flavor::http: return run_http(o);

@@ -17,13 +17,13 @@ constexpr std::int64_t k_max_ms = 24LL * 3600 * 1000;
 
 // The mock-only flags; each also reads GPUMOD_MOCK_<NAME> (upper snake case of the part after
 // "--mock-"). Repeatable ones accept a comma-separated list in the environment.
-constexpr std::array<std::string_view, 16> k_mock_flags = {
+constexpr std::array<std::string_view, 19> k_mock_flags = {
     "--mock-flavor",         "--mock-health-path",   "--mock-vram-mib",
     "--mock-model-vram",     "--mock-start-delay-ms", "--mock-load-delay-ms",
     "--mock-unload-delay-ms", "--mock-sleep-delay-ms", "--mock-wake-delay-ms",
     "--mock-sleep-residue-mib", "--mock-fault",       "--mock-ledger-dir",
     "--mock-crash-after-ms", "--mock-model-vram-mib", "--mock-faults",
-    "--mock-ready-file"};
+    "--mock-ready-file", "--mock-ttft-ms", "--mock-prompt-tps", "--mock-gen-tps"};
 
 bool is_repeatable(std::string_view flag) {
   return flag == "--mock-model-vram" || flag == "--mock-fault";
@@ -60,9 +60,16 @@ std::optional<std::string> parse_fault(std::string_view text, Options& o) {
     o.unhealthy_after = std::chrono::milliseconds(*ms);
     return std::nullopt;
   }
+  if (util::starts_with(t, "error-after-requests=")) {
+    auto n = util::parse_int(std::string_view(t).substr(21), 0, 1000000, "error-after-requests");
+    if (!n) return n.error().message;
+    o.faults.insert(Fault::error_after_requests);
+    o.error_after_requests = static_cast<int>(*n);
+    return std::nullopt;
+  }
   return "unknown fault '" + t +
          "' (known: crash-on-start, crash-during-load, hang-on-load, http-500, malformed-json, "
-         "refuse-bind, unhealthy, crash-after-ms=N, unhealthy-after-ms=N)";
+         "refuse-bind, unhealthy, crash-after-ms=N, unhealthy-after-ms=N, error-after-requests=N)";
 }
 
 // Applies one mock flag; returns an error message on bad input.
@@ -128,6 +135,13 @@ std::optional<std::string> apply_mock(std::string_view flag, const std::string& 
   if (flag == "--mock-unload-delay-ms") return ms_value(o.unload_delay);
   if (flag == "--mock-sleep-delay-ms") return ms_value(o.sleep_delay);
   if (flag == "--mock-wake-delay-ms") return ms_value(o.wake_delay);
+  if (flag == "--mock-ttft-ms") return ms_value(o.ttft);
+  if (flag == "--mock-prompt-tps" || flag == "--mock-gen-tps") {
+    auto v = int_value(100000000);
+    if (!v) return v.error().message;
+    (flag == "--mock-prompt-tps" ? o.prompt_tps : o.gen_tps) = *v;
+    return std::nullopt;
+  }
   if (flag == "--mock-ready-file") {
     if (value.empty()) return "--mock-ready-file: empty path";
     o.ready_file = value;
@@ -423,6 +437,7 @@ std::string_view to_string(Fault f) {
     case Fault::unhealthy: return "unhealthy";
     case Fault::crash_after: return "crash-after-ms";
     case Fault::unhealthy_after: return "unhealthy-after-ms";
+    case Fault::error_after_requests: return "error-after-requests";
   }
   return "?";
 }

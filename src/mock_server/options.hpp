@@ -30,6 +30,7 @@ enum class Fault {
   unhealthy,          // the health endpoint answers 503 forever
   crash_after,        // abort crash_after_ms after start
   unhealthy_after,    // the health endpoint answers 503 from unhealthy_after ms after start
+  error_after_requests,  // generation/embedding requests after the first N answer 500
 };
 
 struct Options {
@@ -69,6 +70,12 @@ struct Options {
   std::set<Fault> faults;
   std::chrono::milliseconds crash_after{0};
   std::chrono::milliseconds unhealthy_after{0};
+  int error_after_requests = 0;
+  // Generation timing (0 = instant, the default): a fixed delay before the prompt is processed,
+  // then prompt tokens at prompt_tps, then generated tokens at gen_tps, one at a time.
+  std::chrono::milliseconds ttft{0};
+  std::int64_t prompt_tps = 0;
+  std::int64_t gen_tps = 0;
   std::filesystem::path ledger_dir;
   std::filesystem::path ready_file;  // written when the server becomes ready (benchmarks)
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <thread>
 
 #include "gpumod/infra/gpu/sim_ledger.hpp"
@@ -46,22 +47,6 @@ bool wants_stream(const json& body) { return body.is_object() && body.value("str
 json parse_body(const httplib::Request& req) {
   json body = json::parse(req.body, nullptr, false);
   return body.is_discarded() ? json::object() : body;
-}
-
-// Streams `chunks` (already SSE-framed) as chunked text/event-stream.
-void stream_chunks(httplib::Response& res, std::vector<std::string> chunks) {
-  auto shared = std::make_shared<std::vector<std::string>>(std::move(chunks));
-  auto next = std::make_shared<std::size_t>(0);
-  res.set_chunked_content_provider("text/event-stream",
-                                   [shared, next](std::size_t, httplib::DataSink& sink) {
-                                     if (*next < shared->size()) {
-                                       const auto& c = (*shared)[(*next)++];
-                                       if (!sink.write(c.data(), c.size())) return false;
-                                       return true;
-                                     }
-                                     sink.done();
-                                     return true;
-                                   });
 }
 
 std::int64_t g_completion_counter = 0;
@@ -234,104 +219,370 @@ std::int64_t now_epoch_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+// Generation timing and faults of this process (configure_generation, before the server starts).
+struct GenerationSettings {
+  std::chrono::milliseconds ttft{0};
+  std::int64_t prompt_tps = 0;
+  std::int64_t gen_tps = 0;
+  bool llama_timings = true;       // llama-server returns "timings"; vLLM does not
+  bool error_fault = false;
+  int error_after = 0;
+};
+GenerationSettings g_gen;
+std::atomic<int> g_generation_requests{0};
+
+using Mono = std::chrono::steady_clock;
+
+// Sleeps `d` (sub-millisecond precision), in slices so a shutdown is not held up.
+void pause_for(std::chrono::microseconds d) {
+  const auto end = Mono::now() + d;
+  while (!shutdown_flag().requested()) {
+    const auto left = end - Mono::now();
+    if (left <= Mono::duration::zero()) return;
+    std::this_thread::sleep_for(std::min<Mono::duration>(left, std::chrono::milliseconds(50)));
+  }
+}
+
+std::chrono::microseconds per_tokens(std::int64_t n, std::int64_t tps) {
+  if (tps <= 0 || n <= 0) return std::chrono::microseconds(0);
+  return std::chrono::microseconds(n * 1000000 / tps);
+}
+
+double ms_between(Mono::time_point a, Mono::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::int64_t tokens_of(const json& prompt) {
+  if (prompt.is_string()) return static_cast<std::int64_t>(mock_tokenize(prompt.get<std::string>()).size());
+  if (prompt.is_array()) {
+    if (!prompt.empty() && (prompt[0].is_array() || prompt[0].is_string())) return tokens_of(prompt[0]);
+    return static_cast<std::int64_t>(prompt.size());  // token ids
+  }
+  return 0;
+}
+
+// Prompt tokens of a request: "prompt" (text or token ids) or chat "messages" (their words, plus
+// 4 tokens of template per message).
+std::int64_t prompt_tokens(const json& body) {
+  if (body.contains("prompt")) return tokens_of(body["prompt"]);
+  std::int64_t n = 0;
+  if (body.contains("messages") && body["messages"].is_array()) {
+    for (const auto& m : body["messages"]) {
+      n += 4;
+      if (m.is_object() && m.contains("content") && m["content"].is_string())
+        n += static_cast<std::int64_t>(mock_tokenize(m["content"].get<std::string>()).size());
+    }
+  }
+  return n;
+}
+
+// Tokens asked for (n_predict, max_tokens, max_completion_tokens); -1 when none.
+std::int64_t requested_tokens(const json& body) {
+  for (const char* key : {"n_predict", "max_tokens", "max_completion_tokens"}) {
+    if (body.contains(key) && body[key].is_number_integer()) {
+      const auto v = body[key].get<std::int64_t>();
+      if (v >= 0) return std::min<std::int64_t>(v, 100000);
+    }
+  }
+  return -1;
+}
+
+// True (and the 500 sent) when the error-after-requests fault says this request fails.
+bool fault_refuses(httplib::Response& res) {
+  const int n = ++g_generation_requests;
+  if (g_gen.error_fault && n > g_gen.error_after) {
+    send_error(res, 500, "mock fault: error-after-requests", "server_error");
+    return true;
+  }
+  return false;
+}
+
+// One generation: the prompt is processed, then tokens come one at a time, with the configured
+// delays; the timings are what the mock measured on its own clock, as llama-server reports them.
+struct Generation {
+  std::int64_t prompt_n = 0;
+  std::vector<std::string> pieces;
+  bool length_limited = false;
+  Mono::time_point prompt_start, gen_start, gen_end;
+
+  Generation(const json& body, std::string_view model) {
+    prompt_n = prompt_tokens(body);
+    const auto words = reply_words(model);
+    const auto want = requested_tokens(body);
+    const std::int64_t n = want >= 0 ? want : static_cast<std::int64_t>(words.size());
+    length_limited = want >= 0;
+    for (std::int64_t i = 0; i < n; ++i) pieces.push_back((i ? " " : "") + words[static_cast<std::size_t>(i) % words.size()]);
+  }
+  void prefill() {
+    pause_for(std::chrono::duration_cast<std::chrono::microseconds>(g_gen.ttft));
+    prompt_start = Mono::now();
+    pause_for(per_tokens(prompt_n, g_gen.prompt_tps));
+    gen_start = Mono::now();
+    gen_end = gen_start;
+  }
+  void token() {
+    pause_for(per_tokens(1, g_gen.gen_tps));
+    gen_end = Mono::now();
+  }
+  std::string text() const { return util::join(pieces, ""); }
+  json timings() const {
+    const double pms = ms_between(prompt_start, gen_start);
+    const double gms = ms_between(gen_start, gen_end);
+    const auto n = static_cast<double>(pieces.size());
+    const auto pn = static_cast<double>(prompt_n);
+    return {{"prompt_n", prompt_n},
+            {"prompt_ms", pms},
+            {"prompt_per_token_ms", pn > 0 ? pms / pn : 0.0},
+            {"prompt_per_second", pms > 0 ? pn * 1000.0 / pms : 0.0},
+            {"predicted_n", pieces.size()},
+            {"predicted_ms", gms},
+            {"predicted_per_token_ms", n > 0 ? gms / n : 0.0},
+            {"predicted_per_second", gms > 0 ? n * 1000.0 / gms : 0.0}};
+  }
+  json usage() const {
+    return {{"prompt_tokens", prompt_n}, {"completion_tokens", pieces.size()},
+            {"total_tokens", prompt_n + static_cast<std::int64_t>(pieces.size())}};
+  }
+  const char* finish_reason() const { return length_limited ? "length" : "stop"; }
+};
+
+// Streams a generation: `token_chunk(i)` per token after the prefill, then `tail()` (the final
+// SSE events), each built when it is sent.
+void stream_generation(httplib::Response& res, std::shared_ptr<Generation> g,
+                       std::function<std::string(std::size_t)> token_chunk, std::function<std::string()> head,
+                       std::function<std::string()> tail) {
+  auto next = std::make_shared<std::size_t>(0);
+  auto started = std::make_shared<bool>(false);
+  res.set_chunked_content_provider(
+      "text/event-stream", [g, next, started, token_chunk, head, tail](std::size_t, httplib::DataSink& sink) {
+        std::string out;
+        if (!*started) {
+          *started = true;
+          g->prefill();
+          if (head) out = head();
+        }
+        if (*next < g->pieces.size()) {
+          g->token();
+          out += token_chunk((*next)++);
+          return sink.write(out.data(), out.size());
+        }
+        if (*next == g->pieces.size()) {
+          ++*next;
+          out += tail();
+          if (!sink.write(out.data(), out.size())) return false;
+        }
+        sink.done();
+        return true;
+      });
+}
+
+bool include_usage(const json& body) {
+  return body.contains("stream_options") && body["stream_options"].is_object() &&
+         body["stream_options"].value("include_usage", false);
+}
+
+}  // namespace
+
+void configure_generation(const Options& o) {
+  g_gen.ttft = o.ttft;
+  g_gen.prompt_tps = o.prompt_tps;
+  g_gen.gen_tps = o.gen_tps;
+  g_gen.llama_timings = o.flavor != Flavor::vllm;
+  g_gen.error_fault = o.has(Fault::error_after_requests);
+  g_gen.error_after = o.error_after_requests;
+}
+
+std::vector<int> mock_tokenize(std::string_view text) {
+  std::vector<int> out;
+  for (const auto& word : util::split(std::string(text), ' ')) {
+    const auto w = util::trim(word);
+    if (w.empty()) continue;
+    if (w.size() > 1 && w[0] == 't' && std::all_of(w.begin() + 1, w.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        w.size() < 9) {
+      out.push_back(std::stoi(std::string(w.substr(1))));  // a detokenized id comes back as itself
+      continue;
+    }
+    std::uint32_t h = 2166136261u;
+    for (char c : w) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+    out.push_back(100 + static_cast<int>(h % 30000u));
+  }
+  return out;
+}
+
+std::string mock_detokenize(const std::vector<int>& tokens) {
+  std::string out;
+  for (std::size_t i = 0; i < tokens.size(); ++i) out += (i ? " t" : "t") + std::to_string(tokens[i]);
+  return out;
+}
+
 void answer_chat(const httplib::Request& req, httplib::Response& res, const std::string& model) {
   const json body = parse_body(req);
+  if (fault_refuses(res)) return;
   const auto id = next_id("chatcmpl");
   const auto created = now_epoch_s();
-  const auto words = reply_words(model);
+  auto g = std::make_shared<Generation>(body, model);
+  auto chunk = [id, created, model](json delta, json finish) {
+    return json{{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
+  };
   if (!wants_stream(body)) {
+    g->prefill();
+    for (std::size_t i = 0; i < g->pieces.size(); ++i) g->token();
     json j = {{"id", id},
               {"object", "chat.completion"},
               {"created", created},
               {"model", model},
               {"choices",
                json::array({{{"index", 0},
-                             {"message", {{"role", "assistant"}, {"content", reply_text(model)}}},
-                             {"finish_reason", "stop"}}})},
-              {"usage", {{"prompt_tokens", 8}, {"completion_tokens", words.size()}, {"total_tokens", 8 + words.size()}}}};
+                             {"message", {{"role", "assistant"}, {"content", g->text()}}},
+                             {"finish_reason", g->finish_reason()}}})},
+              {"usage", g->usage()}};
+    if (g_gen.llama_timings) j["timings"] = g->timings();
     send_json(res, 200, j.dump());
     return;
   }
-  std::vector<std::string> chunks;
-  auto chunk = [&](json delta, json finish) {
-    json j = {{"id", id},
-              {"object", "chat.completion.chunk"},
-              {"created", created},
-              {"model", model},
-              {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
-    chunks.push_back(sse(j));
-  };
-  chunk({{"role", "assistant"}, {"content", nullptr}}, nullptr);
-  for (std::size_t i = 0; i < words.size(); ++i)
-    chunk({{"content", (i ? " " : "") + words[i]}}, nullptr);
-  chunk(json::object(), "stop");
-  chunks.emplace_back("data: [DONE]\n\n");
-  stream_chunks(res, std::move(chunks));
+  const bool usage = include_usage(body);
+  stream_generation(
+      res, g, [g, chunk](std::size_t i) { return sse(chunk({{"content", g->pieces[i]}}, nullptr)); },
+      [chunk] { return sse(chunk({{"role", "assistant"}, {"content", nullptr}}, nullptr)); },
+      [g, chunk, usage] {
+        json last = chunk(json::object(), g->finish_reason());
+        if (g_gen.llama_timings) last["timings"] = g->timings();
+        std::string out = sse(last);
+        if (usage) {
+          json u = chunk(json::object(), nullptr);
+          u["choices"] = json::array();
+          u["usage"] = g->usage();
+          out += sse(u);
+        }
+        return out + "data: [DONE]\n\n";
+      });
 }
 
 void answer_completions(const httplib::Request& req, httplib::Response& res, const std::string& model) {
   const json body = parse_body(req);
+  if (fault_refuses(res)) return;
   const auto id = next_id("cmpl");
   const auto created = now_epoch_s();
-  const auto words = reply_words(model);
+  auto g = std::make_shared<Generation>(body, model);
   if (!wants_stream(body)) {
+    g->prefill();
+    for (std::size_t i = 0; i < g->pieces.size(); ++i) g->token();
     json j = {{"id", id},
               {"object", "text_completion"},
               {"created", created},
               {"model", model},
-              {"choices", json::array({{{"index", 0}, {"text", reply_text(model)}, {"finish_reason", "stop"}}})}};
+              {"choices", json::array({{{"index", 0}, {"text", g->text()}, {"finish_reason", g->finish_reason()}}})},
+              {"usage", g->usage()}};
+    if (g_gen.llama_timings) j["timings"] = g->timings();
     send_json(res, 200, j.dump());
     return;
   }
-  std::vector<std::string> chunks;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    json j = {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
-              {"choices", json::array({{{"index", 0}, {"text", (i ? " " : "") + words[i]},
-                                        {"finish_reason", i + 1 == words.size() ? json("stop") : json(nullptr)}}})}};
-    chunks.push_back(sse(j));
-  }
-  chunks.emplace_back("data: [DONE]\n\n");
-  stream_chunks(res, std::move(chunks));
+  const bool usage = include_usage(body);
+  auto chunk = [id, created, model](json text, json finish) {
+    return json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
+                {"choices", json::array({{{"index", 0}, {"text", std::move(text)}, {"finish_reason", std::move(finish)}}})}};
+  };
+  stream_generation(
+      res, g, [g, chunk](std::size_t i) { return sse(chunk(g->pieces[i], nullptr)); }, nullptr,
+      [g, chunk, usage] {
+        json last = chunk("", g->finish_reason());
+        if (g_gen.llama_timings) last["timings"] = g->timings();
+        std::string out = sse(last);
+        if (usage) {
+          json u = chunk("", nullptr);
+          u["choices"] = json::array();
+          u["usage"] = g->usage();
+          out += sse(u);
+        }
+        return out + "data: [DONE]\n\n";
+      });
 }
 
 void answer_llama_completion(const httplib::Request& req, httplib::Response& res, const std::string& model) {
   const json body = parse_body(req);
-  const auto words = reply_words(model);
+  if (fault_refuses(res)) return;
+  auto g = std::make_shared<Generation>(body, model);
+  auto final_chunk = [g, model] {
+    return json{{"content", ""}, {"model", model}, {"stop", true},
+                {"tokens_predicted", g->pieces.size()}, {"tokens_evaluated", g->prompt_n},
+                {"stop_type", g->length_limited ? "limit" : "eos"}, {"timings", g->timings()}};
+  };
   if (!wants_stream(body)) {
-    json j = {{"content", reply_text(model)}, {"model", model}, {"stop", true}, {"tokens_predicted", words.size()}};
+    g->prefill();
+    for (std::size_t i = 0; i < g->pieces.size(); ++i) g->token();
+    json j = final_chunk();
+    j["content"] = g->text();
     send_json(res, 200, j.dump());
     return;
   }
-  std::vector<std::string> chunks;
-  for (std::size_t i = 0; i < words.size(); ++i)
-    chunks.push_back(sse({{"content", (i ? " " : "") + words[i]}, {"stop", false}}));
-  chunks.push_back(sse({{"content", ""}, {"model", model}, {"stop", true}, {"tokens_predicted", words.size()}}));
-  stream_chunks(res, std::move(chunks));
+  stream_generation(
+      res, g, [g](std::size_t i) { return sse({{"content", g->pieces[i]}, {"stop", false}}); }, nullptr,
+      [final_chunk] { return sse(final_chunk()); });
 }
 
 void answer_embeddings(const httplib::Request& req, httplib::Response& res, const std::string& model) {
   const json body = parse_body(req);
-  std::vector<std::string> inputs;
+  // Inputs: a text, token ids (one input), or an array of texts / of token-id arrays.
+  std::vector<json> inputs;
   if (body.contains("input")) {
-    if (body["input"].is_string()) inputs.push_back(body["input"].get<std::string>());
-    else if (body["input"].is_array())
-      for (const auto& x : body["input"]) inputs.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+    const json& in = body["input"];
+    if (in.is_string()) inputs.push_back(in);
+    else if (in.is_array() && !in.empty() && in[0].is_number_integer()) inputs.push_back(in);
+    else if (in.is_array())
+      for (const auto& x : in) inputs.push_back(x);
   }
   if (inputs.empty()) {
     send_error(res, 400, "'input' is required", "BadRequestError");
     return;
   }
+  if (fault_refuses(res)) return;
+  std::int64_t tokens = 0;
+  for (const auto& x : inputs) tokens += tokens_of(x);
+  pause_for(std::chrono::duration_cast<std::chrono::microseconds>(g_gen.ttft) + per_tokens(tokens, g_gen.prompt_tps));
   json data = json::array();
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     // A deterministic 8-dimensional vector from the input's bytes.
+    const std::string bytes = inputs[i].is_string() ? inputs[i].get<std::string>() : inputs[i].dump();
     std::vector<double> v(8, 0.0);
-    for (std::size_t k = 0; k < inputs[i].size(); ++k)
-      v[k % 8] += static_cast<unsigned char>(inputs[i][k]) / 255.0;
+    for (std::size_t k = 0; k < bytes.size(); ++k)
+      v[k % 8] += static_cast<unsigned char>(bytes[k]) / 255.0;
     data.push_back({{"index", i}, {"object", "embedding"}, {"embedding", v}});
   }
   json j = {{"object", "list"}, {"data", data}, {"model", model},
-            {"usage", {{"prompt_tokens", inputs.size()}, {"total_tokens", inputs.size()}}}};
+            {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
   send_json(res, 200, j.dump());
+}
+
+void answer_tokenize(const httplib::Request& req, httplib::Response& res, bool vllm) {
+  const json body = parse_body(req);
+  const char* key = vllm ? "prompt" : "content";
+  if (!body.contains(key) || !body[key].is_string())
+    return send_error(res, 400, std::string("'") + key + "' is required", "invalid_request_error");
+  const auto tokens = mock_tokenize(body[key].get<std::string>());
+  json j = {{"tokens", tokens}};
+  if (vllm) {
+    j["count"] = tokens.size();
+    j["max_model_len"] = 4096;
+  }
+  send_json(res, 200, j.dump());
+}
+
+void answer_detokenize(const httplib::Request& req, httplib::Response& res, bool vllm) {
+  const json body = parse_body(req);
+  if (!body.contains("tokens") || !body["tokens"].is_array())
+    return send_error(res, 400, "'tokens' is required", "invalid_request_error");
+  std::vector<int> tokens;
+  for (const auto& t : body["tokens"]) {
+    if (!t.is_number_integer()) return send_error(res, 400, "'tokens' must be integers", "invalid_request_error");
+    tokens.push_back(t.get<int>());
+  }
+  send_json(res, 200, json{{vllm ? "prompt" : "content", mock_detokenize(tokens)}}.dump());
 }
 
 bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_view bind_error_line) {

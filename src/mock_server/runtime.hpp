@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mock_server/options.hpp"
 
@@ -82,11 +83,25 @@ void send_malformed(httplib::Response& res);
 // The deterministic reply text of the mock.
 std::string reply_text(std::string_view model);
 
+// Sets the generation timing (--mock-ttft-ms, --mock-prompt-tps, --mock-gen-tps) and the
+// error-after-requests fault for the answers below; call once before the server starts.
+void configure_generation(const Options& o);
+
+// The mock's tokenizer: one token per whitespace-separated word (a hash of it); "t<id>" words,
+// as mock_detokenize writes them, come back as that id, so a detokenized prompt keeps its count.
+std::vector<int> mock_tokenize(std::string_view text);
+std::string mock_detokenize(const std::vector<int>& tokens);
+
 // POST /v1/chat/completions, /v1/completions, /completion: answers (streamed or not) for `model`.
+// "n_predict" / "max_tokens" give exactly that many tokens; the prompt is text or token ids;
+// llama-server's "timings" (measured by the mock) come with the answer, not with vLLM's.
 void answer_chat(const httplib::Request& req, httplib::Response& res, const std::string& model);
 void answer_completions(const httplib::Request& req, httplib::Response& res, const std::string& model);
 void answer_llama_completion(const httplib::Request& req, httplib::Response& res, const std::string& model);
 void answer_embeddings(const httplib::Request& req, httplib::Response& res, const std::string& model);
+// POST /tokenize, /detokenize (llama-server: "content"; vLLM: "prompt", with "count").
+void answer_tokenize(const httplib::Request& req, httplib::Response& res, bool vllm);
+void answer_detokenize(const httplib::Request& req, httplib::Response& res, bool vllm);
 
 // Gives the server only SO_REUSEADDR (httplib's default sets SO_REUSEPORT, which would let a second
 // server bind a port already in use), a JSON 404 for unknown paths, idle keep-alive connections

@@ -88,6 +88,8 @@ int run_vllm(const Options& o) {
   server.Post("/v1/chat/completions", guarded(answer_chat));
   server.Post("/v1/completions", guarded(answer_completions));
   server.Post("/v1/embeddings", guarded(answer_embeddings));
+  server.Post("/tokenize", [](const httplib::Request& q, httplib::Response& r) { answer_tokenize(q, r, true); });
+  server.Post("/detokenize", [](const httplib::Request& q, httplib::Response& r) { answer_detokenize(q, r, true); });
 
   if (dev) {
     server.Post("/sleep", [&](const httplib::Request& req, httplib::Response& res) {

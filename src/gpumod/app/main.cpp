@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   register_mcp_commands(root, ctx);
   register_watch_command(root, ctx);
   register_top_command(root, ctx);
+  register_bench_commands(root, ctx);
 
   try {
     root.parse(argc, argv);

@@ -24,6 +24,7 @@
 #include "gpumod/core/mode_plan.hpp"
 #include "gpumod/core/service.hpp"
 #include "gpumod/drivers/driver.hpp"
+#include "gpumod/engine/bench.hpp"
 #include "gpumod/util/result.hpp"
 
 namespace gpumod::infra::state {
@@ -167,6 +168,10 @@ struct SwitchResult {
   // Why it failed, when !success and not a dry run: insufficient_vram (does not fit),
   // not_found/corrupt/config_invalid (preflight), else failed. The CLI's exit code.
   util::ErrorCode failure = util::ErrorCode::failed;
+  // How long each step is expected to take (parallel to plan.steps) and the whole switch, from
+  // durations measured before (gpumod bench); nullopt where never measured.
+  std::vector<std::optional<std::int64_t>> expected_step_ms;
+  std::optional<std::int64_t> expected_total_ms;
 };
 
 class Engine {
@@ -200,6 +205,10 @@ class Engine {
   util::Result<std::vector<std::string>> stop_all();
   // What the command running now does ("switch to b"); "" when none runs. Never waits.
   std::string busy_with() const;
+  // gpumod bench (bench.cpp, bench_switch.cpp): measures a service, or real switches between
+  // two modes, and stores the result; nothing is stored when any part fails.
+  util::Result<BenchOutcome> bench(const BenchRequest& request);
+  util::Result<BenchOutcome> bench_switch(const SwitchBenchRequest& request);
   // One round of health checks (the daemon's monitor thread calls this every interval).
   void health_tick();
 

@@ -79,6 +79,11 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     if (res.preflight.empty() && !problems.empty()) preflight_code = code;
     for (auto& p : problems) res.preflight.push_back(std::move(p));
   }
+  {
+    auto expected = expected_durations(store, *plan, dev->uuid);
+    res.expected_step_ms = std::move(expected.step_ms);
+    res.expected_total_ms = expected.total_ms;
+  }
   if (options.dry_run) {
     res.success = true;
     res.message = plan->changes_anything() ? "plan only (--dry-run); nothing was changed"
@@ -119,6 +124,7 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     return res;
   }
 
+  const std::string gpu_uuid = dev->uuid;
   std::vector<infra::state::PlannedStep> journal_steps;
   for (const auto& step : plan->steps) {
     journal_steps.push_back({std::string(core::to_string(step.action)), step.service_id});
@@ -184,6 +190,9 @@ util::Result<SwitchResult> Engine::Impl::run_switch(const std::string& mode_id, 
     }
     out.outcome = step.action == StepAction::keep ? "skipped" : "done";
     out.message = r->message;
+    if (r->changed) {  // learned durations: what dry runs and on-demand choices expect next time
+      (void)store.add_step_timing({step.service_id, std::string(core::to_string(step.action)), out.elapsed_ms, gpu_uuid, 0});
+    }
     (void)store.update_step(*switch_id, static_cast<int>(i), step.action == StepAction::keep ? infra::state::StepStatus::skipped : infra::state::StepStatus::done, out.message);
     emit({"switch.step", step.service_id, mode_id, out.message, std::string(core::to_string(step.action)),
           out.outcome, "", out.elapsed_ms});

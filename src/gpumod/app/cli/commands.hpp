@@ -29,5 +29,7 @@ void register_mcp_commands(CLI::App& root, AppContext& ctx);
 // watch (live configuration reloads), top (the live view)
 void register_watch_command(CLI::App& root, AppContext& ctx);
 void register_top_command(CLI::App& root, AppContext& ctx);
+// bench SERVICE|MODEL, bench switch A B, bench --history
+void register_bench_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

@@ -5,6 +5,8 @@
 #include <ostream>
 
 #include "gpumod/app/cli/app_context.hpp"
+#include "gpumod/engine/bench.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/app/cli/vram_models.hpp"
@@ -49,10 +51,29 @@ void run_simulate(AppContext& ctx, const SimulateArgs& args, bool by_mode) {
   const VramModels models(**cfg);
   auto outcome = engine::run_simulation(**cfg, **gpu, req, models.list());
   if (!outcome) return ctx.fail(outcome.error());
+  // Expected start durations, from what gpumod measured (gpumod bench, earlier switches).
+  nlohmann::json expected = nlohmann::json::object();
+  std::int64_t total_ms = 0;
+  bool complete = true;
+  if (auto store = ctx.state(); store) {
+    for (const auto& e : outcome->result.services) {
+      const auto ms = engine::expected_bring_up_ms(**store, e.id, false);
+      if (ms) total_ms += *ms, expected[e.id] = *ms;
+      else complete = false;
+    }
+  }
   if (args.json) {
-    ctx.out() << simulation_json(*outcome).dump(2) << "\n";
+    auto j = simulation_json(*outcome);
+    j["expected_start_ms"] = expected;
+    j["expected_total_start_ms"] = complete && !expected.empty() ? nlohmann::json(total_ms) : nlohmann::json(nullptr);
+    ctx.out() << j.dump(2) << "\n";
   } else {
     ctx.out() << simulation_text(*outcome, args.visual);
+    if (!expected.empty()) {
+      std::string line = "Expected start (measured):";
+      for (const auto& [id, ms] : expected.items()) line += " " + id + " " + std::to_string(ms.get<std::int64_t>()) + " ms;";
+      ctx.out() << line << (complete ? " all, one after another: " + std::to_string(total_ms) + " ms" : " others never measured") << "\n";
+    }
   }
   if (!outcome->result.fits) ctx.set_exit_code(exit_code_for(util::ErrorCode::insufficient_vram));
 }

@@ -16,6 +16,7 @@
 #include "gpumod/app/daemon/always_answers.hpp"
 #include "gpumod/app/daemon/event_signal.hpp"
 #include "gpumod/app/daemon/events_stream.hpp"
+#include "gpumod/app/daemon/bench_routes.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/metrics.hpp"
 #include "gpumod/app/daemon/launch.hpp"
@@ -127,6 +128,7 @@ struct Api {
       if (!st) return reply(res, std::unexpected(st.error()));
       json j = to_json(*st);
       add_liveness(j);
+      add_last_bench(j, store);
       reply(res, j);
     });
     svr.Post(R"(/v1/services/([^/]+)/(start|stop|restart|sleep|wake))",
@@ -419,6 +421,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     install_events_stream_routes(svr, **store, events);
   };
   install_watch_routes(unix_server);
+  install_bench_routes(unix_server, engine, **store);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -452,6 +455,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     api.install(*tcp_server);
     mcp.install(*tcp_server);
     install_watch_routes(*tcp_server);
+    install_bench_routes(*tcp_server, engine, **store);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }

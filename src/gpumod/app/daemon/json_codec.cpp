@@ -1,5 +1,8 @@
 #include "gpumod/app/daemon/json_codec.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/util/strings.hpp"
 #include "gpumod/util/table.hpp"
@@ -15,6 +18,21 @@ json opt(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(null
 
 std::string fmt_mib(const json& v) {
   return v.is_number() ? group_thousands(v.get<std::int64_t>()) : std::string("-");
+}
+
+// "850 ms", "12.4 s".
+std::string fmt_seconds(std::int64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+std::string fmt_rate(const json& v) {
+  if (!v.is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v.get<double>());
+  return buf;
 }
 
 json step_json(const engine::StepOutcome& o) {
@@ -79,6 +97,12 @@ json to_json(const engine::SwitchResult& r) {
       steps.push_back(step_json(o));
     }
   }
+  // Expected durations (measured before): parallel to plan.steps, as steps are.
+  if (steps.size() == r.expected_step_ms.size()) {
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      if (r.expected_step_ms[i]) steps[i]["expected_ms"] = *r.expected_step_ms[i];
+    }
+  }
   json out = {{"success", r.success},     {"dry_run", r.dry_run},       {"joined", r.joined},
               {"to_mode", r.to_mode},     {"steps", steps},             {"rollback", rollback},
               {"rolled_back", r.rolled_back}, {"message", r.message},   {"elapsed_ms", r.elapsed_ms},
@@ -91,6 +115,7 @@ json to_json(const engine::SwitchResult& r) {
               {"preflight", r.preflight}};
   if (!r.success) out["error_code"] = util::to_string(r.failure);
   out["from_mode"] = r.from_mode ? json(*r.from_mode) : json(nullptr);
+  out["expected_total_ms"] = r.expected_total_ms ? json(*r.expected_total_ms) : json(nullptr);
   return out;
 }
 
@@ -162,7 +187,18 @@ std::string render_status(const json& st) {
                s["pid"].get<int>() ? std::to_string(s["pid"].get<int>()) : "-", fmt_mib(s["configured_mib"]),
                fmt_mib(s["measured_mib"]), fmt_mib(s["learned_mib"])});
   }
-  return out + t.render();
+  out += t.render();
+  // The last measured throughput (gpumod bench), for services that have one.
+  std::string bench;
+  for (const auto& s : st["services"]) {
+    if (!s.contains("bench") || !s["bench"].is_object()) continue;
+    const auto& b = s["bench"];
+    bench += "  " + s["id"].get<std::string>() + ": generation " + fmt_rate(b["gen_tps"]) + " tok/s, prompt " +
+             fmt_rate(b["prompt_tps"]) + " tok/s, TTFT " + fmt_rate(b["ttft_ms"]) + " ms (" +
+             b["settings"].get<std::string>() + ")\n";
+  }
+  if (!bench.empty()) out += "\nLast measured (gpumod bench):\n" + bench;
+  return out;
 }
 
 std::string render_op(const json& op) { return op["message"].get<std::string>() + "\n"; }
@@ -173,8 +209,13 @@ std::string render_switch(const json& sw) {
   out += std::string(dry ? "Plan" : "Switch") + ": " +
          (sw["from_mode"].is_string() ? sw["from_mode"].get<std::string>() : "(none)") + " -> " +
          sw["to_mode"].get<std::string>() + (sw["joined"].get<bool>() ? " (joined a switch in progress)" : "") + "\n";
+  // Expected durations (from gpumod bench and earlier switches) only when something was measured.
+  const bool expected = std::ranges::any_of(sw["steps"], [](const json& s) { return s.contains("expected_ms"); });
+  const auto expected_text = [](const json& s) {
+    return s.contains("expected_ms") ? fmt_seconds(s["expected_ms"].get<std::int64_t>()) : std::string("?");
+  };
   util::TextTable t({{"#", true}, {"ACTION"}, {"SERVICE"}, {dry ? "PREDICTED FREE MiB" : "OUTCOME", !dry},
-                     {dry ? "WHY" : "MS", !dry}, {dry ? "" : "DETAIL"}});
+                     {dry ? (expected ? "EXPECTED" : "WHY") : "MS", !dry}, {dry ? (expected ? "WHY" : "") : "DETAIL"}});
   int n = 1;
   for (const auto& s : sw["steps"]) {
     std::string action = s["action"].get<std::string>();
@@ -183,7 +224,10 @@ std::string render_switch(const json& sw) {
       action = level == 0 ? "unload (router)" : "sleep (level " + std::to_string(level) + ")";
     }
     if (s["as_dependency"].get<bool>()) action += " (dependency)";
-    if (dry) {
+    if (dry && expected) {
+      t.add_row({std::to_string(n++), action, s["service"].get<std::string>(),
+                 fmt_mib(s["predicted_free_mib"]), expected_text(s), s["reason"].get<std::string>()});
+    } else if (dry) {
       t.add_row({std::to_string(n++), action, s["service"].get<std::string>(),
                  fmt_mib(s["predicted_free_mib"]), s["reason"].get<std::string>(), ""});
     } else {
@@ -216,6 +260,10 @@ std::string render_switch(const json& sw) {
   if (dry && sw.contains("preflight") && !sw["preflight"].empty()) {
     out += "Preflight problems (the switch would be refused):\n";
     for (const auto& p : sw["preflight"]) out += "  " + p.get<std::string>() + "\n";
+  }
+  if (dry && sw.contains("expected_total_ms") && sw["expected_total_ms"].is_number()) {
+    out += "Expected duration: " + fmt_seconds(sw["expected_total_ms"].get<std::int64_t>()) +
+           " (measured durations; outgoing steps run in parallel)\n";
   }
   out += sw["message"].get<std::string>() + "\n";
   return out;

@@ -289,7 +289,7 @@ std::int64_t system_now_ms() {
 
 // The schema, one migration per entry; entry i creates version i + 1. Never edit an entry that
 // has shipped: append a new one.
-constexpr std::array<std::string_view, 1> k_migrations = {
+constexpr std::array<std::string_view, 2> k_migrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -405,6 +405,33 @@ CREATE TABLE switch_steps (
   message TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (switch_id, step_index)
 );
+)sql",
+    // 2: measured performance (gpumod bench) and measured step durations (load, wake, ...).
+    R"sql(
+CREATE TABLE bench_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('serve', 'switch')),
+  subject TEXT NOT NULL,
+  model TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  gpu_uuid TEXT NOT NULL,
+  measured_at_ms INTEGER NOT NULL,
+  prompt_tps REAL,
+  gen_tps REAL,
+  ttft_ms REAL,
+  result_json TEXT NOT NULL
+);
+CREATE INDEX bench_runs_by_subject ON bench_runs(subject, measured_at_ms);
+CREATE TABLE step_timings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  bench_run_id INTEGER REFERENCES bench_runs(id) ON DELETE CASCADE,
+  service_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  elapsed_ms INTEGER NOT NULL CHECK (elapsed_ms >= 0),
+  gpu_uuid TEXT NOT NULL,
+  measured_at_ms INTEGER NOT NULL
+);
+CREATE INDEX step_timings_by_service ON step_timings(service_id, action, measured_at_ms);
 )sql",
 };
 
@@ -1616,6 +1643,123 @@ util::Result<std::optional<SwitchRecord>> StateStore::unfinished_switch() const 
   GPUMOD_STATE_LOCK();
   return im.load_switch("WHERE state IN ('planned', 'running') ORDER BY id DESC LIMIT 1",
                         std::nullopt);
+}
+
+// ---- bench results and step timings ----
+
+namespace {
+util::Status check_timing(const StepTiming& t) {
+  if (t.service_id.empty() || t.action.empty()) {
+    return util::fail(ErrorCode::invalid_argument, "state database: a step timing needs a service and an action");
+  }
+  if (t.elapsed_ms < 0) {
+    return util::fail(ErrorCode::invalid_argument,
+                      fmt::format("state database: negative duration {} ms for {} {}", t.elapsed_ms, t.action, t.service_id));
+  }
+  return {};
+}
+}  // namespace
+
+util::Result<std::int64_t> StateStore::add_bench_run(const BenchRun& run, const std::vector<StepTiming>& timings) {
+  if (run.kind != "serve" && run.kind != "switch") {
+    return util::fail(ErrorCode::invalid_argument, "state database: bench run kind must be serve or switch, got '" + run.kind + "'");
+  }
+  if (run.subject.empty()) return util::fail(ErrorCode::invalid_argument, "state database: bench run without a subject");
+  for (const auto& t : timings) {
+    if (auto c = check_timing(t); !c) return std::unexpected(c.error());
+  }
+  GPUMOD_STATE_LOCK();
+  return im.write_txn(fmt::format("recording a bench run of '{}'", run.subject), [&]() -> util::Result<std::int64_t> {
+    const std::int64_t at = run.measured_at_ms != 0 ? run.measured_at_ms : im.now();
+    auto s = im.prepare(
+        "INSERT INTO bench_runs(kind, subject, model, settings, gpu_uuid, measured_at_ms, prompt_tps, gen_tps, "
+        "ttft_ms, result_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "recording a bench run");
+    if (!s) return std::unexpected(s.error());
+    s->bind(1, run.kind).bind(2, run.subject).bind(3, run.model).bind(4, run.settings).bind(5, run.gpu_uuid)
+        .bind(6, at).bind(7, run.prompt_tps).bind(8, run.gen_tps).bind(9, run.ttft_ms).bind(10, run.result_json);
+    if (auto r = s->run(); !r) return std::unexpected(r.error());
+    const std::int64_t id = sqlite3_last_insert_rowid(im.db);
+    for (const auto& t : timings) {
+      auto ins = im.prepare(
+          "INSERT INTO step_timings(bench_run_id, service_id, action, elapsed_ms, gpu_uuid, measured_at_ms) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+          "recording a step timing");
+      if (!ins) return std::unexpected(ins.error());
+      ins->bind(1, id).bind(2, t.service_id).bind(3, t.action).bind(4, t.elapsed_ms).bind(5, t.gpu_uuid)
+          .bind(6, t.measured_at_ms != 0 ? t.measured_at_ms : at);
+      if (auto r = ins->run(); !r) return std::unexpected(r.error());
+    }
+    return id;
+  });
+}
+
+util::Result<std::vector<BenchRun>> StateStore::list_bench_runs(std::string_view subject, int limit) const {
+  GPUMOD_STATE_LOCK();
+  auto s = im.prepare(
+      "SELECT id, kind, subject, model, settings, gpu_uuid, measured_at_ms, prompt_tps, gen_tps, ttft_ms, "
+      "result_json FROM bench_runs WHERE (?1 = '' OR subject = ?1) ORDER BY measured_at_ms DESC, id DESC LIMIT ?2",
+      "listing bench runs");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, subject).bind(2, std::max(limit, 0));
+  std::vector<BenchRun> out;
+  for (;;) {
+    auto r = s->step();
+    if (!r) return std::unexpected(r.error());
+    if (!*r) break;
+    BenchRun b;
+    b.id = s->i64(0);
+    b.kind = s->text(1);
+    b.subject = s->text(2);
+    b.model = s->text(3);
+    b.settings = s->text(4);
+    b.gpu_uuid = s->text(5);
+    b.measured_at_ms = s->i64(6);
+    b.prompt_tps = s->opt_dbl(7);
+    b.gen_tps = s->opt_dbl(8);
+    b.ttft_ms = s->opt_dbl(9);
+    b.result_json = s->text(10);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+util::Result<std::int64_t> StateStore::add_step_timing(const StepTiming& t) {
+  if (auto c = check_timing(t); !c) return std::unexpected(c.error());
+  GPUMOD_STATE_LOCK();
+  auto s = im.prepare(
+      "INSERT INTO step_timings(bench_run_id, service_id, action, elapsed_ms, gpu_uuid, measured_at_ms) "
+      "VALUES (NULL, ?1, ?2, ?3, ?4, ?5)",
+      fmt::format("recording how long {} of '{}' took", t.action, t.service_id));
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, t.service_id).bind(2, t.action).bind(3, t.elapsed_ms).bind(4, t.gpu_uuid)
+      .bind(5, t.measured_at_ms != 0 ? t.measured_at_ms : im.now());
+  if (auto r = s->run(); !r) return std::unexpected(r.error());
+  return sqlite3_last_insert_rowid(im.db);
+}
+
+util::Result<std::optional<std::int64_t>> StateStore::expected_step_ms(std::string_view service_id,
+                                                                       std::string_view action,
+                                                                       std::string_view gpu_uuid,
+                                                                       int window) const {
+  GPUMOD_STATE_LOCK();
+  auto s = im.prepare(
+      "SELECT elapsed_ms FROM step_timings WHERE service_id = ?1 AND action = ?2 AND (?3 = '' OR gpu_uuid = ?3) "
+      "ORDER BY measured_at_ms DESC, id DESC LIMIT ?4",
+      fmt::format("reading measured durations of {} {}", action, service_id));
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, service_id).bind(2, action).bind(3, gpu_uuid).bind(4, std::max(window, 1));
+  std::vector<std::int64_t> values;
+  for (;;) {
+    auto r = s->step();
+    if (!r) return std::unexpected(r.error());
+    if (!*r) break;
+    values.push_back(s->i64(0));
+  }
+  if (values.empty()) return std::optional<std::int64_t>{};
+  std::ranges::sort(values);
+  const std::size_t n = values.size();
+  return std::optional<std::int64_t>(n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2);
 }
 
 #undef GPUMOD_STATE_LOCK

@@ -164,6 +164,33 @@ struct Event {
   std::string data_json;
 };
 
+// ---- Bench results (gpumod bench) and measured step durations ----
+
+// How long one step of a service took: "start", "stop", "sleep", "wake", "load", "unload".
+struct StepTiming {
+  std::string service_id;
+  std::string action;
+  std::int64_t elapsed_ms = 0;
+  std::string gpu_uuid;             // the GPU it ran on ("" when unknown)
+  std::int64_t measured_at_ms = 0;  // 0: the store's clock
+};
+
+// One `gpumod bench` run: its subject (a service id, or "A->B" for a switch between modes), the
+// model and settings it ran with, the GPU, the medians that `status` shows, and the whole result.
+struct BenchRun {
+  std::int64_t id = 0;          // assigned by the store
+  std::string kind;             // serve | switch
+  std::string subject;
+  std::string model;
+  std::string settings;         // e.g. "prompt=512 gen=128 runs=5 concurrency=1"
+  std::string gpu_uuid;
+  std::int64_t measured_at_ms = 0;  // 0: the store's clock
+  std::optional<double> prompt_tps;  // medians over the runs (serve)
+  std::optional<double> gen_tps;
+  std::optional<double> ttft_ms;
+  std::string result_json;      // the full report, as the engine wrote it
+};
+
 // ---- Switch journal ----
 
 enum class SwitchState { planned, running, done, failed, rolled_back };
@@ -259,6 +286,20 @@ class StateStore {
   // Oldest first; an empty settings_key lists every measurement of the model.
   util::Result<std::vector<ModelMeasurement>> list_measurements(
       std::string_view model_id, std::string_view settings_key = {}) const;
+
+  // Records a bench run and the step durations it measured, in one transaction.
+  util::Result<std::int64_t> add_bench_run(const BenchRun& run, const std::vector<StepTiming>& timings);
+  // Newest first; an empty subject lists every run.
+  util::Result<std::vector<BenchRun>> list_bench_runs(std::string_view subject = {}, int limit = 50) const;
+  // A step duration measured outside a bench run (a real switch or service command).
+  util::Result<std::int64_t> add_step_timing(const StepTiming& timing);
+  // The expected duration of `action` ("start", "wake", ...) for a service: the median of its
+  // last `window` measurements (on that GPU when gpu_uuid is not empty); nullopt when never
+  // measured. This is the cost on-demand choices and eviction order should use.
+  util::Result<std::optional<std::int64_t>> expected_step_ms(std::string_view service_id,
+                                                             std::string_view action,
+                                                             std::string_view gpu_uuid = {},
+                                                             int window = 5) const;
 
   // Append-only event log.
   util::Result<std::int64_t> append_event(const Event& event);
