@@ -43,6 +43,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Request bodies are small JSON (an MCP message is at most 1 MiB): larger ones are refused (413)
+// before they are read.
+constexpr std::size_t k_max_body_bytes = 4 * 1024 * 1024;
+
 // Wakes event long-polls when the engine records something.
 class EventSignal final : public engine::Observer {
  public:
@@ -355,6 +359,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   mcp_options.config_dir = (*cfg)->root;
   mcp::DaemonMcp mcp(mcp_options);
   mcp.install(unix_server);
+  unix_server.set_payload_max_length(k_max_body_bytes);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -386,6 +391,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     });
     api.install(*tcp_server);
     mcp.install(*tcp_server);
+    tcp_server->set_payload_max_length(k_max_body_bytes);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }
