@@ -53,6 +53,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Request bodies are small JSON (an MCP message is at most 1 MiB): larger ones are refused (413)
+// before they are read.
+constexpr std::size_t k_max_body_bytes = 4 * 1024 * 1024;
+
 void reply(httplib::Response& res, const util::Result<json>& r) {
   if (r) {
     res.status = 200;
@@ -422,6 +426,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   };
   install_watch_routes(unix_server);
   install_bench_routes(unix_server, engine, **store);
+  unix_server.set_payload_max_length(k_max_body_bytes);
   unix_server.set_address_family(AF_UNIX);
   if (!unix_server.bind_to_port(socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
@@ -456,6 +461,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     mcp.install(*tcp_server);
     install_watch_routes(*tcp_server);
     install_bench_routes(*tcp_server, engine, **store);
+    tcp_server->set_payload_max_length(k_max_body_bytes);
     if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }

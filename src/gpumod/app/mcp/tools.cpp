@@ -117,7 +117,8 @@ util::Result<ToolOutput> simulate(Backend& b, const json& args) {
       cli.insert(cli.end(), {std::string("--") + key, s.get<std::string>()});
     }
   }
-  for (const auto& [service, tokens] : args.value("context_overrides", json::object()).items()) {
+  const json overrides = args.value("context_overrides", json::object());
+  for (const auto& [service, tokens] : overrides.items()) {
     if (auto st = util::validate_id(service, "service id"); !st) return std::unexpected(st.error());
     cli.insert(cli.end(), {"--context", service + "=" + std::to_string(tokens.get<std::int64_t>())});
   }

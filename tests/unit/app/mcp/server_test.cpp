@@ -163,7 +163,7 @@ TEST_F(McpServerTest, ToolCallsGoToTheDaemonAndReturnStructuredContent) {
   EXPECT_FALSE(r["result"]["structuredContent"].contains("path")) << "the log's path stays on the box";
   const json sim_args = {{"mode_id", "a"}, {"add", json::array({"beta"})}, {"context_overrides", {{"alpha", 16384}}}};
   r = call("tools/call", {{"name", "simulate_mode"}, {"arguments", sim_args}});
-  EXPECT_EQ(backend.calls.back(), "CLI simulate mode a --add beta --context alpha=16384");
+  EXPECT_EQ(backend.calls.back(), "CLI simulate mode a --add beta --context alpha=16384") << r.dump();
 }
 
 TEST_F(McpServerTest, BadToolInputIsAnErrorResultAndNothingIsCalled) {
