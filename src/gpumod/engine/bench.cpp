@@ -242,7 +242,7 @@ util::Result<std::optional<std::vector<int>>> token_pool(infra::http::HttpClient
   std::size_t words = need + 16;
   for (int attempt = 0; attempt < 8; ++attempt) {
     json body = vllm ? json{{"model", model}, {"prompt", seed_text(words)}, {"add_special_tokens", false}}
-                     : json{{"content", seed_text(words)}, {"add_special", false}};
+                     : json{{"model", model}, {"content", seed_text(words)}, {"add_special", false}};  // model: a router routes by it
     auto r = http.post_json("/tokenize", body.dump(), timeout);
     if (!r) return std::unexpected(util::with_context(r.error(), "POST /tokenize"));
     if (r->status == 404) return std::optional<std::vector<int>>{};
@@ -260,8 +260,7 @@ util::Result<std::optional<std::vector<int>>> token_pool(infra::http::HttpClient
 
 util::Result<std::string> detokenize(infra::http::HttpClient& http, bool vllm, const std::string& model,
                                      const std::vector<int>& tokens, milliseconds timeout) {
-  json body = {{"tokens", tokens}};
-  if (vllm) body["model"] = model;
+  json body = {{"model", model}, {"tokens", tokens}};
   auto r = http.post_json("/detokenize", body.dump(), timeout);
   if (!r) return std::unexpected(util::with_context(r.error(), "POST /detokenize"));
   if (r->status < 200 || r->status >= 300) {

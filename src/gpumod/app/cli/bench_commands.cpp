@@ -161,6 +161,7 @@ std::string render_switch_bench(const json& r, bool md) {
     }
     out += table({{"ACTION"}, {"SERVICE"}, {"THROUGH GPUMOD", true}, {"ROUTER'S OWN LOAD", true}, {"RATIO", true}}, st, md);
   }
+  out += md ? "\n" : "";
   for (const auto& n : r["notes"]) out += "Note: " + n.get<std::string>() + "\n";
   if (r.contains("run_id")) out += "Stored as bench run #" + std::to_string(r["run_id"].get<std::int64_t>()) + "\n";
   return out;
