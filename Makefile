@@ -9,7 +9,7 @@ DEB_PACKAGES = g++ cmake make pkg-config ccache libsqlite3-dev libyaml-cpp-dev n
   libcpp-httplib-dev libssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev \
   libbenchmark-dev libsystemd-dev dbus-daemon
 
-.PHONY: all deps configure build run test bench clean
+.PHONY: all deps configure build run test node-deps bench clean
 
 all: build
 
@@ -36,8 +36,13 @@ run: build
 
 # The e2e tests start daemons and servers on free loopback ports; one test at a time keeps a port
 # picked by one test from being taken by another's connections (the suite takes under a minute).
-test: build
+test: build node-deps
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
+
+# The official openai npm client for the OpenAI-endpoint e2e tests (pinned, lockfile committed).
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then cd tests/node/openai && npm ci --no-audit --no-fund --ignore-scripts; \
+	else echo "npm not found: the OpenAiNodeE2E tests will be skipped (install Node 20 + npm to run them)"; fi
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF

@@ -35,7 +35,19 @@ std::string timestamp() {
   return buf;
 }
 
+struct StreamOptions {
+  std::chrono::milliseconds chunk_delay{0};
+  int reply_words = 0;
+  bool die_mid_stream = false;
+};
+StreamOptions g_stream;
+
 std::vector<std::string> reply_words(std::string_view model) {
+  if (g_stream.reply_words > 0) {
+    std::vector<std::string> words;
+    for (int i = 0; i < g_stream.reply_words; ++i) words.push_back("w" + std::to_string(i));
+    return words;
+  }
   return util::split("Hello from gpumod-mock-server, model " + std::string(model) + ".", ' ');
 }
 
@@ -49,14 +61,26 @@ json parse_body(const httplib::Request& req) {
 }
 
 // Streams `chunks` (already SSE-framed) as chunked text/event-stream.
+// A client that goes away is logged ("stream cancelled by the client after N of M chunks").
 void stream_chunks(httplib::Response& res, std::vector<std::string> chunks) {
   auto shared = std::make_shared<std::vector<std::string>>(std::move(chunks));
   auto next = std::make_shared<std::size_t>(0);
   res.set_chunked_content_provider("text/event-stream",
                                    [shared, next](std::size_t, httplib::DataSink& sink) {
                                      if (*next < shared->size()) {
+                                       if (*next > 0 && g_stream.chunk_delay.count() > 0 &&
+                                           !shutdown_flag().sleep_for(g_stream.chunk_delay)) {
+                                         return false;
+                                       }
+                                       if (g_stream.die_mid_stream && *next == shared->size() / 2 && *next > 0) {
+                                         crash("die-mid-stream after " + std::to_string(*next) + " chunks");
+                                       }
                                        const auto& c = (*shared)[(*next)++];
-                                       if (!sink.write(c.data(), c.size())) return false;
+                                       if (!sink.write(c.data(), c.size())) {
+                                         log_line("stream cancelled by the client after " + std::to_string(*next - 1) +
+                                                  " of " + std::to_string(shared->size()) + " chunks");
+                                         return false;
+                                       }
                                        return true;
                                      }
                                      sink.done();
@@ -211,6 +235,12 @@ void send_malformed(httplib::Response& res) {
   res.set_content(R"({"object":"list","data":[{"id":"broken",)", "application/json; charset=utf-8");
 }
 
+void set_stream_options(const Options& o) {
+  g_stream.chunk_delay = o.chunk_delay;
+  g_stream.reply_words = o.reply_words;
+  g_stream.die_mid_stream = o.has(Fault::die_mid_stream);
+}
+
 std::string reply_text(std::string_view model) {
   return util::join(reply_words(model), " ");
 }
@@ -265,6 +295,13 @@ void answer_chat(const httplib::Request& req, httplib::Response& res, const std:
   for (std::size_t i = 0; i < words.size(); ++i)
     chunk({{"content", (i ? " " : "") + words[i]}}, nullptr);
   chunk(json::object(), "stop");
+  if (body.contains("stream_options") && body["stream_options"].is_object() &&
+      body["stream_options"].value("include_usage", false)) {
+    json u = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+              {"choices", json::array()},
+              {"usage", {{"prompt_tokens", 8}, {"completion_tokens", words.size()}, {"total_tokens", 8 + words.size()}}}};
+    chunks.push_back(sse(u));
+  }
   chunks.emplace_back("data: [DONE]\n\n");
   stream_chunks(res, std::move(chunks));
 }
@@ -343,6 +380,12 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
   // for the client's delayed ACK (about 40 ms per response). llama-server builds httplib with
   // CPPHTTPLIB_TCP_NODELAY, and uvicorn (vLLM) sets TCP_NODELAY too.
   server.set_tcp_nodelay(true);
+  // --mock-threads: as many workers as the benchmark has connections (httplib keeps a worker per
+  // keep-alive connection; its default of 8 would starve the others).
+  if (o.threads > 0) {
+    const int n = o.threads;
+    server.new_task_queue = [n] { return new httplib::ThreadPool(static_cast<std::size_t>(n)); };
+  }
   // An idle keep-alive connection is closed after 1 s instead of httplib's 5 s: a worker waiting
   // on one held SIGTERM up until the forced exit (2 s grace) whenever a client (gpumod's pooled
   // HTTP client) kept a connection open. (Not 0: httplib applies the same wait to a new

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   register_model_commands(root, ctx);
   register_gguf_commands(root, ctx);
   register_hf_commands(root, ctx);  // after the model group: it adds model quants|download
+  register_serve_commands(root, ctx);
 
   try {
     root.parse(argc, argv);

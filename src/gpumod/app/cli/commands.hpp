@@ -24,5 +24,7 @@ void register_model_commands(CLI::App& root, AppContext& ctx);
 void register_gguf_commands(CLI::App& root, AppContext& ctx);
 // model quants|download, discover, preset generate (Hugging Face; after the model group)
 void register_hf_commands(CLI::App& root, AppContext& ctx);
+// serve (the daemon with the OpenAI endpoint, foreground), requests
+void register_serve_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app
