@@ -131,7 +131,10 @@ class OpenAiE2E : public ::testing::Test {
  protected:
   json status() const { return json::parse(gpumod({"status", "--json"}).out, nullptr, false); }
   std::string state_of(const std::string& id) const {
-    for (const auto& s : status()["services"]) {
+    const auto r = gpumod({"status", "--json"});
+    const auto st = json::parse(r.out, nullptr, false);
+    if (st.is_discarded() || !st.contains("services")) return "no status: " + r.out + r.err;
+    for (const auto& s : st["services"]) {
       if (s["id"] == id) return s["state"].get<std::string>();
     }
     return "absent";

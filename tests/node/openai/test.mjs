@@ -34,7 +34,8 @@ const scenarios = {
     assert.equal(alias.gpumod.service, 'chat');
 
     const reply = await client.chat.completions.create(ask('gpt-local'));
-    assert.match(reply.choices[0].message.content, /model test\/chat/);
+    assert.equal(reply.model, 'test/chat', 'the upstream saw its own model id');
+    assert.match(reply.choices[0].message.content, /^w0 w1/);
     assert.equal(reply.usage.prompt_tokens, 8);
 
     const stream = await client.chat.completions.create(ask('gpt-local', { stream: true, stream_options: { include_usage: true } }));
