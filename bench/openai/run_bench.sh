@@ -102,7 +102,7 @@ rss_max=0
 sample_rss() {  # the daemon's VmRSS in KiB, max over the run
   while kill -0 "$1" 2>/dev/null; do
     local r; r=$(awk '/VmRSS/ {print $2}' "/proc/$daemon_pid/status" 2>/dev/null || echo 0)
-    (( r > rss_max )) && rss_max=$r && echo "$rss_max" > "$sandbox/rss"
+    if (( r > rss_max )); then rss_max=$r; echo "$rss_max" > "$sandbox/rss"; fi
     sleep 0.2
   done
 }
@@ -111,7 +111,7 @@ run_wrk() {  # name port
   local log="$sandbox/wrk-$1.txt"
   wrk -t2 -c$conns -d"${secs}s" --latency -s "$sandbox/post.lua" "http://127.0.0.1:$2/v1/chat/completions" > "$log" &
   local w=$!
-  [[ "$1" == gpumod ]] && sample_rss "$w" &
+  if [[ "$1" == gpumod ]]; then sample_rss "$w" & fi
   wait "$w"
   rps[$1]=$(awk '/Requests\/sec/ {print $2}' "$log")
   p50[$1]=$(awk '$1=="50%" {print $2}' "$log")
@@ -124,7 +124,7 @@ run_wrk() {  # name port
   run_wrk direct "$up"
   run_wrk gpumod "$serve"
   run_wrk nginx "$nginx_port"
-  wait
+  wait || true
 } >> "$out" 2>&1
 
 to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(float(m.group(1))*f)" "$1"; }
@@ -137,6 +137,11 @@ ttfb() {  # port: median time to the first streamed byte over 30 requests (ms)
   done
   printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
 }
+set +e  # the measurements are taken: report what can be reported
+{
+  echo "gpumod's answers by status (its request ring):"
+  G requests --json -n 1000000 | python3 -c 'import json,sys,collections; r=json.load(sys.stdin)["requests"]; c=collections.Counter((x["status"], x["error"][:120]) for x in r); [print(f"  {n:7d}  {s}  {e}") for (s,e),n in c.most_common(8)]'
+} >> "$out" 2>&1
 t_direct=$(ttfb "$up"); t_gpumod=$(ttfb "$serve"); t_nginx=$(ttfb "$nginx_port")
 rss_kib=$(cat "$sandbox/rss" 2>/dev/null || echo 0)
 python3 - "$out" <<PY

@@ -60,7 +60,7 @@ TEST_F(OpenAiE2E, ModelsListsEveryNameAndChatStartsTheServiceOnDemand) {
   ASSERT_EQ(status, 200) << body.dump();
   EXPECT_EQ(body["data"].size(), 2u);
 
-  const auto reqs = requests();
+  const auto reqs = requests_when(2);
   ASSERT_GE(reqs.size(), 2u);
   EXPECT_EQ(reqs[0]["model"], "gpt-local");
   EXPECT_EQ(reqs[0]["service"], "chat");
@@ -187,7 +187,7 @@ TEST_F(OpenAiE2E, IdleTtlSleepsTheServiceAndTheNextRequestWakesIt) {
   auto [status, body] = post("/v1/chat/completions", chat("chat"));
   EXPECT_EQ(status, 200) << body.dump();
   EXPECT_EQ(state_of("chat"), "running");
-  const auto reqs = requests();
+  const auto reqs = requests_when(2);
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[1]["action"], "wake");
 }
@@ -213,7 +213,7 @@ TEST_F(OpenAiE2E, OnDemandSwitchesToTheModeThatHoldsTheModel) {
   EXPECT_EQ(status()["current_mode"], "mb");
   EXPECT_EQ(state_of("b"), "running");
   EXPECT_NE(state_of("a"), "running");
-  EXPECT_EQ(requests().back()["action"], "switch_mode:mb");
+  EXPECT_EQ(requests_when(1).back()["action"], "switch_mode:mb");
 }
 
 // Concurrent requests for two models of one router at models_max 1: each model is loaded once

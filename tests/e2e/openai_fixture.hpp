@@ -154,6 +154,12 @@ class OpenAiE2E : public ::testing::Test {
     const auto j = json::parse(gpumod({"requests", "--json", "-n", "1000"}).out, nullptr, false);
     return j.is_discarded() ? json::array() : j["requests"];
   }
+  // The recorded requests once there are at least `n` (the daemon writes them in batches).
+  json requests_when(std::size_t n) const {
+    json out = json::array();
+    test_support::wait_until([&] { return (out = requests()).size() >= n; }, 10s, 20ms);
+    return out;
+  }
 
   std::string logs(const std::string& service) const {
     return gpumod({"service", "logs", service, "-n", "2000"}).out;

@@ -142,6 +142,11 @@ util::Result<RoutedRequest> ModelRoutes::route_body(std::string_view body) const
   if (!route) return std::unexpected(route.error());
   RoutedRequest out;
   out.stream = wants_stream(j);
+  if (route->upstream_model == route->name && !route->virtual_model) {
+    out.body = std::string(body);  // nothing to rewrite: the client's bytes as they came
+    out.route = std::move(*route);
+    return out;
+  }
   j["model"] = route->upstream_model;
   if (route->virtual_model) {
     for (const auto& field : route->virtual_model->strip) j.erase(field);

@@ -59,8 +59,8 @@ const scenarios = {
     }
     await waitFor('the upstream to see the cancel', () => gpumod('service', 'logs', 'long', '-n', '2000').includes('stream cancelled by the client'));
 
-    const rows = requests();
-    assert.ok(rows.some((r) => r.model === 'gpt-local' && r.status === 200 && r.completion_tokens > 0));
+    await waitFor('the requests to be recorded', () =>
+      requests().some((r) => r.model === 'gpt-local' && r.status === 200 && r.completion_tokens > 0));
   },
 
   async switch() {

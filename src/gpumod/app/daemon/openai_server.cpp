@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -110,6 +111,26 @@ void read_usage(const json& j, infra::state::RequestRecord& rec) {
                                    std::pair{"output_tokens", &rec.completion_tokens}}) {
     if (auto it = usage->find(key); it != usage->end() && it->is_number_integer()) *field = it->get<std::int64_t>();
   }
+}
+
+// The token counts of a JSON answer, found without parsing all of it (an answer can be large):
+// the numbers after the last "prompt_tokens"/"input_tokens" and "completion_tokens"/"output_tokens".
+void read_usage_fields(std::string_view body, infra::state::RequestRecord& rec) {
+  const auto number_after = [&](std::string_view key) -> std::optional<std::int64_t> {
+    const auto at = body.rfind(key);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::size_t i = at + key.size();
+    while (i < body.size() && (body[i] == ' ' || body[i] == ':')) ++i;
+    std::int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(body.data() + i, body.data() + body.size(), v);
+    if (ec != std::errc{} || ptr == body.data() + i) return std::nullopt;
+    return v;
+  };
+  if (body.find("\"usage\"") == std::string_view::npos) return;
+  if (auto v = number_after("\"prompt_tokens\"")) rec.prompt_tokens = v;
+  else if (auto w = number_after("\"input_tokens\"")) rec.prompt_tokens = w;
+  if (auto v = number_after("\"completion_tokens\"")) rec.completion_tokens = v;
+  else if (auto w = number_after("\"output_tokens\"")) rec.completion_tokens = w;
 }
 
 // The last usage in the tail of an SSE stream.
@@ -351,8 +372,7 @@ struct OpenAiServer::Impl {
       rec.ttfb_ms = duration_cast<milliseconds>(Clock::now() - started).count();
       res.status = answer->status;
       res.set_content(answer->body, answer->content_type.empty() ? "application/json" : answer->content_type);
-      const json j = json::parse(answer->body, nullptr, false);
-      if (!j.is_discarded()) read_usage(j, rec);
+      read_usage_fields(answer->body, rec);
       return finish(std::move(rec), started);
     }
   }

@@ -5,7 +5,9 @@
 namespace gpumod::app {
 
 namespace {
-constexpr std::size_t k_max_pending = 100000;  // beyond this, records are dropped (and said)
+constexpr std::size_t k_max_pending = 100000;  // beyond this, records are dropped
+constexpr std::size_t k_batch = 512;
+constexpr std::chrono::milliseconds k_gather{50};
 }
 
 RequestLog::RequestLog(infra::state::StateStore& store, int keep_rows)
@@ -34,6 +36,8 @@ void RequestLog::run() {
   while (true) {
     m_cv.wait(lock, [&] { return m_stopping || !m_pending.empty(); });
     if (m_pending.empty() && m_stopping) return;
+    // Under load, gather for a moment: one transaction per batch, not per request.
+    m_cv.wait_for(lock, k_gather, [&] { return m_stopping || m_pending.size() >= k_batch; });
     std::vector<infra::state::RequestRecord> batch;
     batch.swap(m_pending);
     lock.unlock();
