@@ -138,10 +138,6 @@ ttfb() {  # port: median time to the first streamed byte over 30 requests (ms)
   printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]*1000}'
 }
 set +e  # the measurements are taken: report what can be reported
-{
-  echo "gpumod's answers by status (its request ring):"
-  G requests --json -n 1000000 | python3 -c 'import json,sys,collections; r=json.load(sys.stdin)["requests"]; c=collections.Counter((x["status"], x["error"][:120]) for x in r); [print(f"  {n:7d}  {s}  {e}") for (s,e),n in c.most_common(8)]'
-} >> "$out" 2>&1
 t_direct=$(ttfb "$up"); t_gpumod=$(ttfb "$serve"); t_nginx=$(ttfb "$nginx_port")
 rss_kib=$(cat "$sandbox/rss" 2>/dev/null || echo 0)
 python3 - "$out" <<PY
