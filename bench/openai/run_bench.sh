@@ -107,11 +107,12 @@ sample_rss() {  # the daemon's VmRSS in KiB, max over the run
   done
 }
 declare -A rps p50 p99
+sampler=""
 run_wrk() {  # name port
   local log="$sandbox/wrk-$1.txt"
   wrk -t2 -c$conns -d"${secs}s" --latency -s "$sandbox/post.lua" "http://127.0.0.1:$2/v1/chat/completions" > "$log" &
   local w=$!
-  if [[ "$1" == gpumod ]]; then sample_rss "$w" & fi
+  if [[ "$1" == gpumod ]]; then sample_rss "$w" & sampler=$!; fi
   wait "$w"
   rps[$1]=$(awk '/Requests\/sec/ {print $2}' "$log")
   p50[$1]=$(awk '$1=="50%" {print $2}' "$log")
@@ -124,7 +125,7 @@ run_wrk() {  # name port
   run_wrk direct "$up"
   run_wrk gpumod "$serve"
   run_wrk nginx "$nginx_port"
-  wait || true
+  wait "$sampler" || true  # not a bare wait: nginx runs in the background too
 } >> "$out" 2>&1
 
 to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(float(m.group(1))*f)" "$1"; }
