@@ -62,11 +62,11 @@ test: deps-test configure node-deps
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
 
 # Node packages of the Node-driven tests, exactly as locked (tests/node/*/package-lock.json).
-NODE_SUITES = tests/node/mcp
+NODE_SUITES = tests/node/mcp tests/node/openai
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 	  for d in $(NODE_SUITES); do (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; done; \
-	else echo "npm not found: the MCP SDK tests (McpNode.*) will be skipped; install Node 20+ and npm to run them"; fi
+	else echo "npm not found: the Node client tests (McpNode.*, OpenAiNodeE2E.*) will be skipped; install Node 20+ and npm to run them"; fi
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DGPUMOD_BUILD_BENCH=ON -DGPUMOD_BUILD_TESTS=OFF

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   }
   Options o = std::move(*parsed);
   if (o.ledger_dir.empty()) o.ledger_dir = gpumod::infra::gpu::default_ledger_dir();
+  set_stream_options(o);
 
   sigset_t set;
   sigemptyset(&set);

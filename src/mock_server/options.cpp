@@ -17,13 +17,14 @@ constexpr std::int64_t k_max_ms = 24LL * 3600 * 1000;
 
 // The mock-only flags; each also reads GPUMOD_MOCK_<NAME> (upper snake case of the part after
 // "--mock-"). Repeatable ones accept a comma-separated list in the environment.
-constexpr std::array<std::string_view, 19> k_mock_flags = {
+constexpr std::array<std::string_view, 22> k_mock_flags = {
     "--mock-flavor",         "--mock-health-path",   "--mock-vram-mib",
     "--mock-model-vram",     "--mock-start-delay-ms", "--mock-load-delay-ms",
     "--mock-unload-delay-ms", "--mock-sleep-delay-ms", "--mock-wake-delay-ms",
     "--mock-sleep-residue-mib", "--mock-fault",       "--mock-ledger-dir",
     "--mock-crash-after-ms", "--mock-model-vram-mib", "--mock-faults",
-    "--mock-ready-file", "--mock-ttft-ms", "--mock-prompt-tps", "--mock-gen-tps"};
+    "--mock-ready-file", "--mock-ttft-ms", "--mock-prompt-tps", "--mock-gen-tps", "--mock-chunk-delay-ms",
+    "--mock-reply-words", "--mock-threads"};
 
 bool is_repeatable(std::string_view flag) {
   return flag == "--mock-model-vram" || flag == "--mock-fault";
@@ -41,7 +42,7 @@ std::optional<std::string> parse_fault(std::string_view text, Options& o) {
       {"crash-on-start", Fault::crash_on_start}, {"crash-during-load", Fault::crash_during_load},
       {"hang-on-load", Fault::hang_on_load},     {"http-500", Fault::http_500},
       {"malformed-json", Fault::malformed_json}, {"refuse-bind", Fault::refuse_bind},
-      {"unhealthy", Fault::unhealthy}};
+      {"unhealthy", Fault::unhealthy},           {"die-mid-stream", Fault::die_mid_stream}};
   if (auto it = names.find(t); it != names.end()) {
     o.faults.insert(it->second);
     return std::nullopt;
@@ -69,7 +70,7 @@ std::optional<std::string> parse_fault(std::string_view text, Options& o) {
   }
   return "unknown fault '" + t +
          "' (known: crash-on-start, crash-during-load, hang-on-load, http-500, malformed-json, "
-         "refuse-bind, unhealthy, crash-after-ms=N, unhealthy-after-ms=N, error-after-requests=N)";
+         "refuse-bind, unhealthy, die-mid-stream, crash-after-ms=N, unhealthy-after-ms=N, error-after-requests=N)";
 }
 
 // Applies one mock flag; returns an error message on bad input.
@@ -140,6 +141,19 @@ std::optional<std::string> apply_mock(std::string_view flag, const std::string& 
     auto v = int_value(100000000);
     if (!v) return v.error().message;
     (flag == "--mock-prompt-tps" ? o.prompt_tps : o.gen_tps) = *v;
+    return std::nullopt;
+  }
+  if (flag == "--mock-chunk-delay-ms") return ms_value(o.chunk_delay);
+  if (flag == "--mock-threads") {
+    auto v = int_value(4096);
+    if (!v) return v.error().message;
+    o.threads = static_cast<int>(*v);
+    return std::nullopt;
+  }
+  if (flag == "--mock-reply-words") {
+    auto v = int_value(100000);
+    if (!v) return v.error().message;
+    o.reply_words = static_cast<int>(*v);
     return std::nullopt;
   }
   if (flag == "--mock-ready-file") {
@@ -436,6 +450,7 @@ std::string_view to_string(Fault f) {
     case Fault::refuse_bind: return "refuse-bind";
     case Fault::unhealthy: return "unhealthy";
     case Fault::crash_after: return "crash-after-ms";
+    case Fault::die_mid_stream: return "die-mid-stream";
     case Fault::unhealthy_after: return "unhealthy-after-ms";
     case Fault::error_after_requests: return "error-after-requests";
   }

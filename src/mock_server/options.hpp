@@ -31,6 +31,7 @@ enum class Fault {
   crash_after,        // abort crash_after_ms after start
   unhealthy_after,    // the health endpoint answers 503 from unhealthy_after ms after start
   error_after_requests,  // generation/embedding requests after the first N answer 500
+  die_mid_stream,     // a streamed answer aborts the process after its first half
 };
 
 struct Options {
@@ -78,6 +79,9 @@ struct Options {
   std::int64_t gen_tps = 0;
   std::filesystem::path ledger_dir;
   std::filesystem::path ready_file;  // written when the server becomes ready (benchmarks)
+  std::chrono::milliseconds chunk_delay{0};  // between the chunks of a streamed answer
+  int reply_words = 0;                       // words of the reply (0: the fixed sentence)
+  int threads = 0;                           // HTTP worker threads (0: httplib's default)
 
   bool has(Fault f) const { return faults.contains(f); }
   // True when the health endpoint must fail now (fault unhealthy, or unhealthy-after-ms elapsed).

@@ -36,7 +36,19 @@ std::string timestamp() {
   return buf;
 }
 
+struct StreamOptions {
+  std::chrono::milliseconds chunk_delay{0};
+  int reply_words = 0;
+  bool die_mid_stream = false;
+};
+StreamOptions g_stream;
+
 std::vector<std::string> reply_words(std::string_view model) {
+  if (g_stream.reply_words > 0) {
+    std::vector<std::string> words;
+    for (int i = 0; i < g_stream.reply_words; ++i) words.push_back("w" + std::to_string(i));
+    return words;
+  }
   return util::split("Hello from gpumod-mock-server, model " + std::string(model) + ".", ' ');
 }
 
@@ -194,6 +206,12 @@ void send_json(httplib::Response& res, int status, const std::string& body) {
 void send_malformed(httplib::Response& res) {
   res.status = 200;
   res.set_content(R"({"object":"list","data":[{"id":"broken",)", "application/json; charset=utf-8");
+}
+
+void set_stream_options(const Options& o) {
+  g_stream.chunk_delay = o.chunk_delay;
+  g_stream.reply_words = o.reply_words;
+  g_stream.die_mid_stream = o.has(Fault::die_mid_stream);
 }
 
 std::string reply_text(std::string_view model) {
@@ -364,9 +382,21 @@ void stream_generation(httplib::Response& res, std::shared_ptr<Generation> g,
           if (head) out = head();
         }
         if (*next < g->pieces.size()) {
+          // --mock-chunk-delay-ms between chunks; die-mid-stream aborts after half of them.
+          if (*next > 0 && g_stream.chunk_delay.count() > 0 && !shutdown_flag().sleep_for(g_stream.chunk_delay)) {
+            return false;
+          }
+          if (g_stream.die_mid_stream && *next > 0 && *next == g->pieces.size() / 2) {
+            crash("die-mid-stream after " + std::to_string(*next) + " chunks");
+          }
           g->token();
           out += token_chunk((*next)++);
-          return sink.write(out.data(), out.size());
+          if (!sink.write(out.data(), out.size())) {
+            log_line("stream cancelled by the client after " + std::to_string(*next - 1) + " of " +
+                     std::to_string(g->pieces.size()) + " chunks");
+            return false;
+          }
+          return true;
         }
         if (*next == g->pieces.size()) {
           ++*next;
@@ -594,6 +624,12 @@ bool prepare_and_bind(httplib::Server& server, const Options& o, std::string_vie
   // for the client's delayed ACK (about 40 ms per response). llama-server builds httplib with
   // CPPHTTPLIB_TCP_NODELAY, and uvicorn (vLLM) sets TCP_NODELAY too.
   server.set_tcp_nodelay(true);
+  // --mock-threads: as many workers as the benchmark has connections (httplib keeps a worker per
+  // keep-alive connection; its default of 8 would starve the others).
+  if (o.threads > 0) {
+    const int n = o.threads;
+    server.new_task_queue = [n] { return new httplib::ThreadPool(static_cast<std::size_t>(n)); };
+  }
   // An idle keep-alive connection is closed after 1 s instead of httplib's 5 s: a worker waiting
   // on one held SIGTERM up until the forced exit (2 s grace) whenever a client (gpumod's pooled
   // HTTP client) kept a connection open. (Not 0: httplib applies the same wait to a new

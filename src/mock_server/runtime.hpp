@@ -80,6 +80,10 @@ void send_json(httplib::Response& res, int status, const std::string& body);
 // Broken JSON (the malformed-json fault).
 void send_malformed(httplib::Response& res);
 
+// How answers stream (--mock-chunk-delay-ms, --mock-reply-words, the die-mid-stream fault); set
+// once at start, before the server runs.
+void set_stream_options(const Options& o);
+
 // The deterministic reply text of the mock.
 std::string reply_text(std::string_view model);
 

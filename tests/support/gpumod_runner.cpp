@@ -28,6 +28,7 @@ GpumodRunner::GpumodRunner() {
   m_env["GPUMOD_SIM_GPU_DIR"] = ledger_dir().string();
   m_env["GPUMOD_DB_PATH"] = (m_home / "state" / "gpumod.db").string();
   m_env["GPUMOD_CONFIG_DIR"] = "";
+  m_env["GPUMOD_SERVE_LISTEN"] = "off";  // no test daemon takes the default 127.0.0.1:7979
 }
 
 GpumodRunner::~GpumodRunner() {

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   register_watch_command(root, ctx);
   register_top_command(root, ctx);
   register_bench_commands(root, ctx);
+  register_serve_commands(root, ctx);
 
   try {
     root.parse(argc, argv);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gpumod/core/mode.hpp"
+#include "gpumod/core/serve.hpp"
 #include "gpumod/core/service.hpp"
 
 namespace gpumod::core {
@@ -28,6 +29,7 @@ struct Settings {
   std::string gpu_uuid;                     // pick a device by UUID (empty = index 0)
   // How often the daemon's health monitor looks at running services (100..600000 ms).
   std::chrono::milliseconds health_interval{5000};
+  ServeSettings serve;                      // the OpenAI-compatible endpoint (serve.hpp)
 };
 
 struct Config {

@@ -96,3 +96,23 @@ std::optional<std::string> Service::var(std::string_view key) const {
 }
 
 }  // namespace gpumod::core
+
+namespace gpumod::core {
+
+std::string_view to_string(OnDemandPolicy policy) {
+  switch (policy) {
+    case OnDemandPolicy::mode: return "mode";
+    case OnDemandPolicy::evict: return "evict";
+    case OnDemandPolicy::never: return "never";
+  }
+  return "mode";
+}
+
+std::optional<OnDemandPolicy> parse_on_demand_policy(std::string_view text) {
+  if (text == "mode") return OnDemandPolicy::mode;
+  if (text == "evict") return OnDemandPolicy::evict;
+  if (text == "never") return OnDemandPolicy::never;
+  return std::nullopt;
+}
+
+}  // namespace gpumod::core

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gpumod/core/serve.hpp"
+
 namespace gpumod::core {
 
 enum class DriverKind { llamacpp, vllm, http, docker };       // "fastapi" in YAML reads as http
@@ -65,6 +67,7 @@ struct Service {
   std::vector<std::string> command;          // explicit argv (http driver, or an override)
   std::map<std::string, std::string> env;    // extra environment for the process
   std::string gpu;                           // GPU UUID or index the service runs on ("" = default)
+  ServiceServing serving;                    // aliases, virtual models, ttl_s, pin, ... (serve.hpp)
   SourceLocation defined_at;
 
   // True when the service can sleep: the driver supports it and sleep_mode is not none.

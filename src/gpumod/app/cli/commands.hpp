@@ -31,5 +31,7 @@ void register_watch_command(CLI::App& root, AppContext& ctx);
 void register_top_command(CLI::App& root, AppContext& ctx);
 // bench SERVICE|MODEL, bench switch A B, bench --history
 void register_bench_commands(CLI::App& root, AppContext& ctx);
+// serve (the daemon with the OpenAI endpoint, foreground), requests
+void register_serve_commands(CLI::App& root, AppContext& ctx);
 
 }  // namespace gpumod::app

@@ -20,6 +20,9 @@
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/daemon/metrics.hpp"
 #include "gpumod/app/daemon/launch.hpp"
+#include "gpumod/app/daemon/openai_server.hpp"
+#include "gpumod/app/daemon/request_log.hpp"
+#include "gpumod/engine/on_demand.hpp"
 #include "gpumod/app/daemon/paths.hpp"
 #include "gpumod/app/mcp/daemon_mcp.hpp"
 #include "gpumod/infra/config/root.hpp"
@@ -386,6 +389,35 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   }
   recovery.begin(resuming);
 
+  // The OpenAI-compatible endpoint (serve: in gpumod.yaml, or `gpumod serve --listen`). The
+  // default address being taken is reported and the daemon runs on; an explicit one is an error.
+  core::ServeSettings serve = (*cfg)->settings.serve;
+  // $GPUMOD_SERVE_LISTEN replaces the default address (not one written in gpumod.yaml): "off" for
+  // test daemons, so that parallel daemons never fight over the default port.
+  if (const char* env_listen = std::getenv("GPUMOD_SERVE_LISTEN"); env_listen != nullptr && !serve.listen_explicit) {
+    serve.listen = std::string(env_listen) == "off" ? "" : env_listen;
+  }
+  if (options.serve_listen) serve.listen = *options.serve_listen;
+  if (options.serve_listen || options.serve_required) serve.listen_explicit = true;
+  if (options.serve_required && serve.listen.empty()) {
+    return util::fail(util::ErrorCode::invalid_argument, "serve.listen is off in gpumod.yaml: give --listen HOST:PORT");
+  }
+  engine::OnDemand on_demand(engine, serve);
+  events.set_listener([&on_demand] { on_demand.invalidate(); });
+  RequestLog request_log(**store, serve.request_log_rows);
+  std::unique_ptr<OpenAiServer> openai;
+  std::string openai_note;
+  if (!serve.listen.empty()) {
+    openai = std::make_unique<OpenAiServer>(engine, on_demand, request_log, serve);
+    if (auto st = openai->bind(serve.listen); !st) {
+      if (serve.listen_explicit) return st;
+      openai_note = ", OpenAI endpoint unavailable: " + st.error().message;
+      openai.reset();
+    } else {
+      openai_note = ", OpenAI endpoint on http://" + serve.listen;
+    }
+  }
+
   httplib::Server unix_server;
   std::unique_ptr<httplib::Server> tcp_server;
   std::atomic<bool> stop_services{false};
@@ -397,6 +429,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   const auto shutdown = [&](bool with_services) {
     stop_services = with_services;
     events.stop();
+    on_demand.stop();
     std::thread([&] {
       {
         std::lock_guard lock(rebound_mutex);
@@ -404,6 +437,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
         for (auto& s : rebound) s->stop();
       }
       if (tcp_server) tcp_server->stop();
+      if (openai) openai->server().stop();
       unix_server.stop();  // last: run_daemon returns once it is done
     }).detach();
   };
@@ -561,8 +595,16 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   });
 
   std::cerr << "gpumod daemon: pid " << ::getpid() << ", listening on " << socket.string()
-            << (options.listen_tcp ? " and " + *options.listen_tcp : "") << "\n";
+            << (options.listen_tcp ? " and " + *options.listen_tcp : "") << openai_note << "\n";
+  if (openai) {
+    // The loopback listener also serves /mcp, /metrics and /v1/events/stream (behind
+    // serve.api_keys when they are set); the control API stays on the socket.
+    mcp.install(openai->server());
+    install_watch_routes(openai->server());
+    openai->start();
+  }
   unix_server.listen_after_bind();
+  if (openai) openai->stop();
 
   {
     std::lock_guard lock(health_mutex);

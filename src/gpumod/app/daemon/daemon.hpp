@@ -19,6 +19,8 @@ class AppContext;
 struct DaemonOptions {
   std::optional<std::string> listen_tcp;  // "127.0.0.1:PORT" (loopback only)
   std::string token;                      // required with listen_tcp
+  std::optional<std::string> serve_listen;  // the OpenAI endpoint's HOST:PORT (overrides serve.listen)
+  bool serve_required = false;              // `gpumod serve`: the endpoint failing to listen is an error
 };
 
 util::Status run_daemon(AppContext& ctx, const DaemonOptions& options);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 
 #include "gpumod/engine/engine.hpp"
@@ -19,8 +20,14 @@ class EventSignal final : public engine::Observer {
     {
       std::lock_guard lock(m_mutex);
       ++m_generation;
+      if (m_listener) m_listener();
     }
     m_cv.notify_all();
+  }
+  // Also called on every event (the OpenAI endpoint's on-demand cache).
+  void set_listener(std::function<void()> listener) {
+    std::lock_guard lock(m_mutex);
+    m_listener = std::move(listener);
   }
   // Waits until an event arrives after `generation`, the timeout passes, or stop() is called.
   std::uint64_t wait(std::uint64_t generation, std::chrono::milliseconds timeout) {
@@ -49,6 +56,7 @@ class EventSignal final : public engine::Observer {
   std::condition_variable m_cv;
   std::uint64_t m_generation = 0;
   bool m_stopping = false;
+  std::function<void()> m_listener;
 };
 
 }  // namespace gpumod::app

@@ -81,6 +81,7 @@ void load_into(const fs::path& root, const EnvLookup& getenv, ConfigLoad& out,
   }
   out.settings = settings;
   detail::check_config(services, modes, diags);
+  detail::check_serve(settings.serve, modes, diags);
   if (!diags.errors().empty()) return;
 
   core::Config config;

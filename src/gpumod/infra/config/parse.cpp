@@ -23,9 +23,16 @@ const std::vector<std::string> k_preset_keys = {
     "context_size", "kv_cache_per_1k", "model_id",      "model_path",    "health_endpoint",
     "startup_timeout", "supports_sleep", "sleep_mode",  "unit_template", "unit_vars",
     "depends_on",   "supervisor",     "stop_timeout",   "restart",       "max_restarts",
-    "restart_window", "command",      "env",            "gpu"};
+    "restart_window", "command",      "env",            "gpu",          "aliases",
+    "virtual_models", "ttl_s",        "pin",            "max_concurrent", "on_demand"};
 const std::vector<std::string> k_mode_keys = {"id", "name", "description", "services"};
-const std::vector<std::string> k_settings_keys = {"gpu", "vram_margin_mib", "health_interval_ms"};
+const std::vector<std::string> k_settings_keys = {"gpu", "vram_margin_mib", "health_interval_ms", "serve"};
+const std::vector<std::string> k_serve_keys = {
+    "listen",         "api_keys",        "max_queue",    "request_timeout_s", "drain_timeout_s",
+    "min_residency_s", "default_ttl_s",  "idle_mode",    "on_demand",         "max_body_mib",
+    "request_log_rows"};
+const std::vector<std::string> k_virtual_model_keys = {"set", "strip"};
+const std::vector<std::string> k_on_demand = {"mode", "evict", "never"};
 const std::vector<std::string> k_settings_gpu_keys = {"simulate", "uuid"};
 const std::vector<std::string> k_simulate_keys = {"name", "total_mib", "only_without_gpu"};
 
@@ -407,6 +414,129 @@ bool require_top_mapping(Reader& r, const YAML::Node& doc, std::string_view what
   return true;
 }
 
+// A model name as clients send it: printable, no spaces or quotes, at most 128 bytes.
+bool is_model_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::ranges::all_of(name, [](char c) {
+    return c > ' ' && c < 127 && c != '"' && c != '\\';
+  });
+}
+
+// The serving keys of a preset: aliases, virtual_models, ttl_s, pin, max_concurrent, on_demand.
+void read_serving_key(Reader& r, const Field& f, const EnvLookup& getenv, core::ServiceServing& out) {
+  const auto& k = f.key;
+  if (k == "aliases") {
+    if (const auto v = r.string_list(f)) {
+      for (const auto& [name, where] : *v) {
+        if (!is_model_name(name)) {
+          r.error(where, "aliases: '" + name + "' is not a model name (1-128 printable characters, no spaces or quotes)");
+        } else {
+          out.aliases.push_back(name);
+        }
+      }
+    }
+  } else if (k == "virtual_models") {
+    if (!r.require_mapping(f, "a mapping of model names to {set: {...}, strip: [...]}")) return;
+    for (const auto& vm : r.fields(f.value, "virtual_models.")) {
+      if (!is_model_name(vm.key)) {
+        r.error(vm.key_at, "virtual_models: '" + vm.key + "' is not a model name (1-128 printable characters, no spaces or quotes)");
+        continue;
+      }
+      core::VirtualModel model;
+      model.name = vm.key;
+      if (!vm.value.IsNull()) {
+        if (!r.require_mapping(vm, "a mapping (set, strip)")) continue;
+        for (const auto& part : r.fields(vm.value, vm.label + ".")) {
+          if (!contains(k_virtual_model_keys, part.key)) {
+            r.unknown_key(part, k_virtual_model_keys, "a virtual model");
+            continue;
+          }
+          if (part.value.IsNull()) continue;
+          if (part.key == "set") {
+            if (r.require_mapping(part, "a mapping of request fields to values")) {
+              model.set_json = to_json(part.value, getenv).dump();
+            }
+          } else if (const auto v = r.string_list(part)) {
+            for (const auto& [field, where] : *v) model.strip.push_back(field);
+          }
+        }
+      }
+      out.virtual_models.push_back(std::move(model));
+    }
+  } else if (k == "ttl_s") {
+    if (const auto v = r.integer(f, 0, 31536000)) out.ttl = std::chrono::seconds(*v);
+  } else if (k == "pin") {
+    if (const auto v = r.boolean(f)) out.pin = *v;
+  } else if (k == "max_concurrent") {
+    if (const auto v = r.integer(f, 0, 100000)) out.max_concurrent = static_cast<int>(*v);
+  } else if (k == "on_demand") {
+    if (const auto v = r.choice(f, k_on_demand)) out.on_demand = core::parse_on_demand_policy(*v);
+  }
+}
+
+// serve: in gpumod.yaml. `listen: off` (or false) turns the endpoint off.
+void read_serve_settings(Reader& r, const Field& f, core::ServeSettings& out) {
+  if (!r.require_mapping(f, "a mapping (listen, api_keys, max_queue, ...)")) return;
+  for (const auto& g : r.fields(f.value, "serve.")) {
+    if (!contains(k_serve_keys, g.key)) {
+      r.unknown_key(g, k_serve_keys, "gpumod.yaml");
+      continue;
+    }
+    if (g.value.IsNull()) continue;
+    const auto& k = g.key;
+    if (k == "listen") {
+      const auto v = r.string(g);
+      if (!v) continue;
+      if (const auto off = yaml_bool(*v); off && !*off) {
+        out.listen.clear();
+      } else {
+        const auto colon = v->rfind(':');
+        const auto port = colon == std::string::npos ? std::nullopt : parse_whole(v->substr(colon + 1));
+        if (colon == std::string::npos || colon == 0 || !port || *port < 1 || *port > 65535) {
+          r.error(g.value_at, "serve.listen: expected HOST:PORT (port 1-65535) or off, got '" + *v + "'");
+          continue;
+        }
+        out.listen = *v;
+      }
+      out.listen_explicit = true;
+    } else if (k == "api_keys") {
+      if (const auto v = r.string_list(g)) {
+        for (const auto& [key, where] : *v) {
+          if (key.size() < 16 || key.size() > 512 ||
+              !std::ranges::all_of(key, [](char c) { return c > ' ' && c < 127; })) {
+            r.error(where, "serve.api_keys: a key must be 16 to 512 printable characters without spaces");
+          } else {
+            out.api_keys.push_back(key);
+          }
+        }
+      }
+    } else if (k == "max_queue") {
+      if (const auto v = r.integer(g, 0, 100000)) out.max_queue = static_cast<int>(*v);
+    } else if (k == "request_timeout_s") {
+      if (const auto v = r.integer(g, 1, 86400)) out.request_timeout = std::chrono::seconds(*v);
+    } else if (k == "drain_timeout_s") {
+      if (const auto v = r.integer(g, 0, 86400)) out.drain_timeout = std::chrono::seconds(*v);
+    } else if (k == "min_residency_s") {
+      if (const auto v = r.integer(g, 0, 86400)) out.min_residency = std::chrono::seconds(*v);
+    } else if (k == "default_ttl_s") {
+      if (const auto v = r.integer(g, 0, 31536000)) {
+        if (*v > 0) out.default_ttl = std::chrono::seconds(*v);
+      }
+    } else if (k == "idle_mode") {
+      if (const auto v = r.string(g)) {
+        if (const auto st = util::validate_id(*v, "serve.idle_mode"); !st) r.error(g.value_at, st.error().message);
+        else out.idle_mode = *v;
+      }
+    } else if (k == "on_demand") {
+      if (const auto v = r.choice(g, k_on_demand)) out.on_demand = *core::parse_on_demand_policy(*v);
+    } else if (k == "max_body_mib") {
+      if (const auto v = r.integer(g, 1, 1024)) out.max_body_bytes = static_cast<std::size_t>(*v) << 20;
+    } else if (k == "request_log_rows") {
+      if (const auto v = r.integer(g, 1, 10000000)) out.request_log_rows = static_cast<int>(*v);
+    }
+  }
+}
+
 }  // namespace
 
 std::string suggest(std::string_view word, const std::vector<std::string>& candidates) {
@@ -534,6 +664,8 @@ std::optional<ParsedService> parse_preset(const std::string& text, const std::st
       read_env(r, f, getenv, s.env);
     } else if (k == "gpu") {
       if (const auto v = r.string(f)) s.gpu = *v;
+    } else {
+      read_serving_key(r, f, getenv, s.serving);
     }
   }
 
@@ -650,6 +782,10 @@ core::Settings parse_settings(const std::string& text, const std::string& file,
     }
     if (f.key == "health_interval_ms") {
       if (const auto v = r.integer(f, 100, 600000)) settings.health_interval = std::chrono::milliseconds(*v);
+      continue;
+    }
+    if (f.key == "serve") {
+      read_serve_settings(r, f, settings.serve);
       continue;
     }
     // gpu:

@@ -63,4 +63,8 @@ core::Settings parse_settings(const std::string& text, const std::string& file, 
 void check_config(std::vector<ParsedService>& services, std::vector<ParsedMode>& modes,
                   Diagnostics& diags);
 
+// serve: idle_mode names a mode; a listen address off loopback needs api_keys.
+void check_serve(const core::ServeSettings& serve, const std::vector<ParsedMode>& modes,
+                 Diagnostics& diags);
+
 }  // namespace gpumod::infra::config::detail

@@ -289,7 +289,7 @@ std::int64_t system_now_ms() {
 
 // The schema, one migration per entry; entry i creates version i + 1. Never edit an entry that
 // has shipped: append a new one.
-constexpr std::array<std::string_view, 2> k_migrations = {
+constexpr std::array<std::string_view, 3> k_migrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -432,6 +432,25 @@ CREATE TABLE step_timings (
   measured_at_ms INTEGER NOT NULL
 );
 CREATE INDEX step_timings_by_service ON step_timings(service_id, action, measured_at_ms);
+)sql",
+    // 3: requests served by the OpenAI-compatible endpoint (a ring: old rows are deleted).
+    R"sql(
+CREATE TABLE requests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  model TEXT NOT NULL,
+  service_id TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  queue_ms INTEGER NOT NULL,
+  ttfb_ms INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  prompt_tokens INTEGER,
+  completion_tokens INTEGER,
+  action TEXT NOT NULL,
+  error TEXT NOT NULL
+);
 )sql",
 };
 
@@ -1760,6 +1779,68 @@ util::Result<std::optional<std::int64_t>> StateStore::expected_step_ms(std::stri
   std::ranges::sort(values);
   const std::size_t n = values.size();
   return std::optional<std::int64_t>(n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2);
+}
+
+// ---- requests (the endpoint's ring) ----
+
+util::Status StateStore::record_requests(const std::vector<RequestRecord>& requests, int keep_rows) {
+  if (requests.empty()) return {};
+  GPUMOD_STATE_LOCK();
+  return im.write_txn("recording requests", [&]() -> util::Status {
+    for (const auto& r : requests) {
+      auto s = im.prepare(
+          "INSERT INTO requests(ts_ms, method, path, model, service_id, status, queue_ms, ttfb_ms, "
+          "duration_ms, prompt_tokens, completion_tokens, action, error) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+          "recording a request");
+      if (!s) return std::unexpected(s.error());
+      s->bind(1, r.ts_ms != 0 ? r.ts_ms : im.now())
+          .bind(2, r.method).bind(3, r.path).bind(4, r.model).bind(5, r.service_id)
+          .bind(6, r.status).bind(7, r.queue_ms).bind(8, r.ttfb_ms).bind(9, r.duration_ms)
+          .bind(10, r.prompt_tokens).bind(11, r.completion_tokens).bind(12, r.action).bind(13, r.error);
+      if (auto st = s->run(); !st) return std::unexpected(st.error());
+    }
+    auto trim = im.prepare("DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?1",
+                           "trimming the request ring");
+    if (!trim) return std::unexpected(trim.error());
+    trim->bind(1, static_cast<std::int64_t>(std::max(keep_rows, 1)));
+    if (auto st = trim->run(); !st) return std::unexpected(st.error());
+    return {};
+  });
+}
+
+util::Result<std::vector<RequestRecord>> StateStore::list_requests(int limit) const {
+  GPUMOD_STATE_LOCK();
+  auto s = im.prepare(
+      "SELECT id, ts_ms, method, path, model, service_id, status, queue_ms, ttfb_ms, duration_ms, "
+      "prompt_tokens, completion_tokens, action, error FROM "
+      "(SELECT * FROM requests ORDER BY id DESC LIMIT ?1) ORDER BY id",
+      "listing requests");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, std::max(limit, 0));
+  std::vector<RequestRecord> out;
+  for (;;) {
+    auto r = s->step();
+    if (!r) return std::unexpected(r.error());
+    if (!*r) break;
+    RequestRecord q;
+    q.id = s->i64(0);
+    q.ts_ms = s->i64(1);
+    q.method = s->text(2);
+    q.path = s->text(3);
+    q.model = s->text(4);
+    q.service_id = s->text(5);
+    q.status = static_cast<int>(s->i64(6));
+    q.queue_ms = s->i64(7);
+    q.ttfb_ms = s->i64(8);
+    q.duration_ms = s->i64(9);
+    q.prompt_tokens = s->opt_i64(10);
+    q.completion_tokens = s->opt_i64(11);
+    q.action = s->text(12);
+    q.error = s->text(13);
+    out.push_back(std::move(q));
+  }
+  return out;
 }
 
 #undef GPUMOD_STATE_LOCK

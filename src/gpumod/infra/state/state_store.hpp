@@ -191,6 +191,25 @@ struct BenchRun {
   std::string result_json;      // the full report, as the engine wrote it
 };
 
+// ---- Requests served by the OpenAI-compatible endpoint (a bounded ring) ----
+
+struct RequestRecord {
+  std::int64_t id = 0;      // assigned by the store
+  std::int64_t ts_ms = 0;   // when it arrived (0: the store's clock)
+  std::string method;
+  std::string path;
+  std::string model;        // as the client named it
+  std::string service_id;   // "" when it was not routed
+  int status = 0;           // HTTP status answered
+  std::int64_t queue_ms = 0;     // waiting for a load or a change
+  std::int64_t ttfb_ms = -1;     // to the first byte of the answer (-1: none)
+  std::int64_t duration_ms = 0;
+  std::optional<std::int64_t> prompt_tokens;      // from the answer's usage
+  std::optional<std::int64_t> completion_tokens;
+  std::string action;       // what was done for it: serve, wake, start, switch_mode:<id>, evict
+  std::string error;        // the error message answered, if any
+};
+
 // ---- Switch journal ----
 
 enum class SwitchState { planned, running, done, failed, rolled_back };
@@ -326,6 +345,11 @@ class StateStore {
   util::Result<std::optional<SwitchRecord>> get_switch(std::int64_t switch_id) const;
   // The newest switch still planned or running (a crash left it), with its steps.
   util::Result<std::optional<SwitchRecord>> unfinished_switch() const;
+
+  // Appends requests in one transaction and keeps only the newest `keep_rows` (a ring).
+  util::Status record_requests(const std::vector<RequestRecord>& requests, int keep_rows);
+  // The newest `limit` requests, oldest first.
+  util::Result<std::vector<RequestRecord>> list_requests(int limit) const;
 
  private:
   struct Impl;
