@@ -131,11 +131,13 @@ TEST_F(SwitchE2E, DaemonKilledMidSwitchIsRecoveredAtRestart) {
   ASSERT_TRUE(starting);
   EXPECT_NE(interrupted.exit_code, 0) << "the client sees the daemon die";
 
-  // A new daemon (started by any daemon command) recovers before it answers.
+  // A new daemon (started by any daemon command) answers while it resumes the switch (#19 F7:
+  // status says "recovering"), and finishes it.
   ASSERT_TRUE(wait_until([&] { return !pid_alive(daemon); }, 5s));
   const auto started = gpumod({"daemon", "start"});
   ASSERT_EQ(started.exit_code, 0) << started.err;
-  const auto st = status();
+  json st;
+  ASSERT_TRUE(wait_until([&] { st = status(); return !st.value("recovering", true); }, 30s, 50ms)) << st.dump();
   EXPECT_NE(daemon_pid(), daemon);
   EXPECT_EQ(st["current_mode"], "rag");
   auto s = services(st);

@@ -1065,7 +1065,14 @@ util::Result<StatusView> Engine::status() {
 }
 
 util::Status Engine::recover() {
-  Impl::Busy lock(*m, "recovery at daemon start");
+  auto adopted = adopt();
+  auto resumed = resume_interrupted_switch();
+  if (!adopted) return adopted;
+  return resumed;
+}
+
+util::Status Engine::adopt() {
+  Impl::Busy lock(*m, "re-adopting the running services");
   std::set<std::string> adopted;  // instance keys re-adopted from the database
   auto records = m->store.list_runtime();
   std::optional<util::Error> unreadable;
@@ -1116,11 +1123,17 @@ util::Status Engine::recover() {
     }
   }
   if (m->recover_marked(adopted) > 0) m->rebuild_current_mode();
+  if (unreadable) return std::unexpected(*unreadable);
+  return {};
+}
+
+util::Status Engine::resume_interrupted_switch() {
   // A switch left unfinished by a killed daemon is finished: planning from the observed state
   // makes re-running it idempotent.
   auto unfinished = m->store.unfinished_switch();
   if (unfinished && *unfinished) {
     const std::string target = (*unfinished)->to_mode;
+    Impl::Busy lock(*m, "resuming the switch to " + target);
     (void)m->store.finish_switch((*unfinished)->id, infra::state::SwitchState::failed, "interrupted: the daemon stopped mid-switch; resumed on restart");
     m->emit("switch.resumed", "", target, "resuming the switch to " + target + " interrupted by a daemon restart");
     m->resuming_switch = true;
@@ -1128,7 +1141,6 @@ util::Status Engine::recover() {
     m->resuming_switch = false;
     if (!r) return std::unexpected(r.error());
   }
-  if (unreadable) return std::unexpected(*unreadable);
   return {};
 }
 

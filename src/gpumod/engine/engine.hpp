@@ -185,7 +185,12 @@ class Engine {
 
   // Re-adopts services recorded in the database whose process (pid + start time) still runs,
   // then finishes a switch a killed daemon left unfinished. Call once at daemon start.
-  util::Status recover();
+  util::Status recover();  // adopt() then resume_interrupted_switch()
+  // The two halves of recover(): adopt() is quick (records, markers, one look at each server);
+  // the daemon runs it before it listens, so status never shows an adopted server as stopped.
+  // resume_interrupted_switch() may take as long as a switch; the daemon runs it while it answers.
+  util::Status adopt();
+  util::Status resume_interrupted_switch();
 
   util::Result<StatusView> status();
   // evict: a router-mate load may unload a mate of the current mode (else refused: conflict).

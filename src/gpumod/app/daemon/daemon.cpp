@@ -388,6 +388,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     resuming += " and resuming the switch to " + (*unfinished)->to_mode;
   }
   recovery.begin(resuming);
+  // Re-adopting is quick and done before the daemon answers, so that status never shows a
+  // running server as stopped; a resumed switch may take long and runs while it answers.
+  if (auto st = engine.adopt(); !st) {
+    std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
+  }
 
   // The OpenAI-compatible endpoint (serve: in gpumod.yaml, or `gpumod serve --listen`). The
   // default address being taken is reported and the daemon runs on; an explicit one is an error.
@@ -548,8 +553,8 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   signal_thread.detach();
 
   std::thread recovery_thread([&] {
-    if (auto st = engine.recover(); !st) {
-      std::cerr << "gpumod daemon: warning: recovery: " << st.error().message << "\n";
+    if (auto st = engine.resume_interrupted_switch(); !st) {
+      std::cerr << "gpumod daemon: warning: resuming the interrupted switch: " << st.error().message << "\n";
     }
     recovery.end();
   });
