@@ -12,6 +12,7 @@
 #   warm run:  a second fresh build folder with that ccache, now full: the same steps.
 # It records the machine (CPUs, model), the load average before each step and the wall time.
 # Run it on an idle machine if you can; `nice -n -5` when it is shared (the figures say so).
+# WARM=0 skips the warm runs.
 set -euo pipefail
 before="$1"
 after="$2"
@@ -58,7 +59,8 @@ for rev in before after; do
   src="$work/src-$rev"
   mkdir -p "$src"
   git -C "$root" archive "$commit" | tar -x -C "$src"
-  for temp in cold warm; do
+  temps="cold warm"; [ "${WARM:-1}" = 0 ] && temps="cold"
+  for temp in $temps; do
     b="$src/build-$temp"
     export CCACHE_DIR="$work/ccache-$rev" CCACHE_BASEDIR="$src" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=5G
     [ "$temp" = cold ] && rm -rf "$CCACHE_DIR"

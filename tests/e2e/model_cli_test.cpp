@@ -390,9 +390,14 @@ TEST_F(ModelCliTest, SimulateContextUsesTheModelFile) {
   ASSERT_TRUE(f);
   auto shape = gg::model_shape_from_gguf(*f);
   ASSERT_TRUE(shape);
-  core::EstimateOptions o;
-  o.context_size = 32768;
-  const auto expected = static_cast<std::int64_t>(std::ceil(core::estimate_vram(*shape, o).gpu.total_mib));
+  // Like with like: the configured 20,000 MiB plus the estimated change from the configured 8,192
+  // tokens to 32,768 (not the estimate at 32,768 set against configured figures).
+  const auto at = [&](std::uint32_t ctx) {
+    core::EstimateOptions o;
+    o.context_size = ctx;
+    return static_cast<std::int64_t>(std::ceil(core::estimate_vram(*shape, o).gpu.total_mib));
+  };
+  const auto expected = 20000 + at(32768) - at(8192);
   ASSERT_EQ(j["services"].size(), 1u);
   EXPECT_EQ(j["services"][0]["vram_mib"], expected);
   EXPECT_EQ(j["services"][0]["context"], 32768);

@@ -123,8 +123,12 @@ util::Result<const core::Config*> AppContext::config_for_reading() {
   if (m_stored_config) return &*m_stored_config;
   auto cfg = config();
   if (cfg || cfg.error().code != util::ErrorCode::config_invalid) return cfg;
-  auto store = state_for_reading();
+  auto store = state_for_reading(false);
   if (!store) return std::unexpected(cfg.error());
+  // Only what was stored from this same root (the sync records "<root>|<fingerprint>"); with
+  // nothing stored for it, the configuration's own error stands.
+  const auto synced = (*store)->get_setting("config_fingerprint");
+  if (!synced || !*synced || !(**synced).starts_with(config_root()->string() + "|")) return std::unexpected(cfg.error());
   auto stored = stored_config(**store, *config_root());
   if (!stored) return std::unexpected(cfg.error());
   stored->settings = infra::config::load_config(*config_root()).settings;  // gpumod.yaml as far as it reads
@@ -133,7 +137,7 @@ util::Result<const core::Config*> AppContext::config_for_reading() {
   return &*m_stored_config;
 }
 
-util::Result<infra::state::StateStore*> AppContext::state_for_reading() {
+util::Result<infra::state::StateStore*> AppContext::state_for_reading(bool warn) {
   if (m_state) return m_state.get();
   const auto path = infra::state::default_db_path();
   std::error_code ec;
@@ -154,7 +158,7 @@ util::Result<infra::state::StateStore*> AppContext::state_for_reading() {
   if (cfg || cfg.error().code != util::ErrorCode::config_invalid) return state();
   auto store = infra::state::StateStore::open(path);  // the configuration does not load: no sync
   if (!store) return std::unexpected(store.error());
-  warn_config_broken(cfg.error());
+  if (warn) warn_config_broken(cfg.error());
   m_state = std::make_unique<infra::state::StateStore>(std::move(*store));
   return m_state.get();
 }

@@ -53,7 +53,8 @@ class AppContext {
   // For read-only commands: state(), unless the database cannot be written (a read-only state
   // directory: opened read-only, with a note) or the configuration does not load (opened without
   // syncing it).
-  util::Result<infra::state::StateStore*> state_for_reading();
+  // `warn`: say on stderr when the configuration does not load (what is shown is what is stored).
+  util::Result<infra::state::StateStore*> state_for_reading(bool warn = true);
   // A GPU snapshot (NVML, nvidia-smi, or the simulated GPU), taken once per command.
   util::Result<const core::GpuSnapshot*> gpu();
   // How the GPU was chosen ("simulated: no NVIDIA GPU found ..."), after gpu().

@@ -420,7 +420,7 @@ TEST(GgufReader, FileErrors) {
   EXPECT_EQ(missing.error().code, util::ErrorCode::not_found);
   auto dir = read_gguf_file("/tmp");
   ASSERT_FALSE(dir);
-  EXPECT_EQ(dir.error().code, util::ErrorCode::invalid_argument);
+  EXPECT_EQ(dir.error().code, util::ErrorCode::not_found);  // no GGUF file there; not a usage error
 }
 
 }  // namespace
