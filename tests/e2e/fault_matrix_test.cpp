@@ -309,13 +309,17 @@ TEST_F(FaultMatrix, FaultKinds) {
   run_case("state database write I/O error", {"service", "start", "f"}, 9, "state database");
   fs::remove(control);
   ASSERT_EQ(gpumod({"service", "start", "f"}).exit_code, 0);
-  {  // SIGTERM and SIGHUP of the daemon leave the services running, re-adopted
-    for (const int sig : {SIGTERM, SIGHUP}) {
-      const int daemon = daemon_pid();
-      ASSERT_EQ(::kill(daemon, sig), 0);
-      ASSERT_TRUE(wait_dead(daemon, 10s));
-      run_case(sig == SIGTERM ? "daemon SIGTERM" : "daemon SIGHUP", {"daemon", "start"}, 0, "");
-    }
+  {  // SIGTERM stops the daemon and leaves the services running, re-adopted by the next one
+    const int daemon = daemon_pid();
+    ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+    ASSERT_TRUE(wait_dead(daemon, 10s));
+    run_case("daemon SIGTERM", {"daemon", "start"}, 0, "");
+  }
+  {  // SIGHUP reloads the configuration: the same daemon keeps running, services untouched
+    const int daemon = daemon_pid();
+    ASSERT_EQ(::kill(daemon, SIGHUP), 0);
+    run_case("daemon SIGHUP (reload)", {"daemon", "start"}, 0, "");
+    EXPECT_EQ(daemon_pid(), daemon);
   }
   {  // the database lost while the daemon was down
     const int daemon = daemon_pid();

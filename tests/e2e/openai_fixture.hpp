@@ -141,11 +141,10 @@ class OpenAiE2E : public ::testing::Test {
   }
 
   std::vector<json> events() const {
-    std::vector<json> out;
-    std::istringstream in(gpumod({"events", "--json"}).out);
-    for (std::string line; std::getline(in, line);) {
-      auto j = json::parse(line, nullptr, false);
-      if (!j.is_discarded()) out.push_back(std::move(j));
+    std::vector<json> out;  // `events --json` is one document: {"events": [...]}
+    const auto doc = json::parse(gpumod({"events", "--json", "--limit", "10000"}).out, nullptr, false);
+    if (doc.is_object() && doc.contains("events")) {
+      for (const auto& e : doc["events"]) out.push_back(e);
     }
     return out;
   }

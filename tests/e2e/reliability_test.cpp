@@ -166,10 +166,15 @@ TEST_F(ReliabilityTest, AServerWhosePresetWasDeletedIsStoppedAndReported) {
   ASSERT_EQ(gpumod({"service", "start", "a"}).exit_code, 0);
   const int pa = service("a")["pid"].get<int>();
   fs::remove(root() / "presets" / "a.yaml");
-  auto r = gpumod({"service", "start", "b"});  // restarts the daemon: the configuration changed
+  // The daemon applies the edit itself (live configuration) or, where it cannot watch, the next
+  // command restarts it; either way the server of the removed preset is stopped and said so.
+  auto r = gpumod({"service", "start", "b"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(wait_dead(pa, 5s));
-  EXPECT_THAT(events_text(), HasSubstr("was started by gpumod, but its preset is gone: stopped"));
+  const auto said = events_text();
+  EXPECT_TRUE(said.find("was started by gpumod, but its preset is gone: stopped") != std::string::npos ||
+              said.find("removed a; stopped a") != std::string::npos)
+      << said;
   EXPECT_EQ(status()["external_mib"], 0);
   EXPECT_EQ(ledger_used_mib(), 1000);
 }
@@ -283,8 +288,14 @@ TEST_F(ReliabilityTest, AfterAConfigEditExactlyOneClientRestartsTheDaemon) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     if (r.err.find("restarting the daemon to apply it") != std::string::npos) ++restarts;
   }
-  EXPECT_EQ(restarts, 1);
-  EXPECT_NE(daemon_pid(), before);
+  // A daemon that follows its configuration applies the edit itself (no client restarts it);
+  // one that does not is restarted by exactly one client (the restart lock), never by several.
+  EXPECT_LE(restarts, 1);
+  if (restarts == 0) {
+    EXPECT_EQ(daemon_pid(), before);
+  } else {
+    EXPECT_NE(daemon_pid(), before);
+  }
   EXPECT_EQ(ledger_used_mib(), 100 * k_clients);
 }
 
@@ -334,7 +345,7 @@ TEST_F(ReliabilityTest, APortTakenByAStrangerRefusesTheSwitchInPreflight) {
   ASSERT_EQ(::listen(stranger, 4), 0);
   auto r = gpumod({"mode", "switch", "mb", "--json"});
   ::close(stranger);
-  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.exit_code, 8) << r.err;  // conflict with the current state (docs/cli-contract.md)
   auto j = json::parse(r.out);
   ASSERT_EQ(j["preflight"].size(), 1u) << r.out;
   EXPECT_THAT(j["preflight"][0].get<std::string>(), HasSubstr("port " + std::to_string(port_b) + " is already in use"));

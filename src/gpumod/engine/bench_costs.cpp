@@ -34,7 +34,11 @@ ExpectedDurations expected_durations(const infra::state::StateStore& store, cons
       case StepAction::start: ms = measured(store, step.service_id, "start", gpu_uuid); break;
       case StepAction::stop: ms = measured(store, step.service_id, "stop", gpu_uuid); break;
       case StepAction::sleep: ms = measured(store, step.service_id, "sleep", gpu_uuid); break;
-      case StepAction::wake: ms = measured(store, step.service_id, "wake", gpu_uuid); break;
+      case StepAction::wake:
+        ms = measured(store, step.service_id, "wake", gpu_uuid);
+        // A router model's wake is a load into its router, as its first start was (sleep level 0).
+        if (!ms && step.prior_sleep_level == 0) ms = measured(store, step.service_id, "start", gpu_uuid);
+        break;
       case StepAction::restart: {
         const auto a = measured(store, step.service_id, "stop", gpu_uuid);
         const auto b = measured(store, step.service_id, "start", gpu_uuid);

@@ -119,11 +119,11 @@ export async function callError(client, name, args) {
   return text(r);
 }
 
-// Events of the daemon (the CLI's JSON lines).
+// Events of the daemon (`events --json` is one document: {"events": [...]}).
 export function events() {
-  const r = cli(['events', '--json']);
+  const r = cli(['events', '--json', '--limit', '10000']);
   assert.equal(r.code, 0, r.err);
-  return r.out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return JSON.parse(r.out).events;
 }
 
 export function statusJson() {

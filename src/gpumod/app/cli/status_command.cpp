@@ -8,6 +8,7 @@
 #include "gpumod/app/cli/daemon_client.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/cli/render.hpp"
+#include "gpumod/core/router_mates.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -46,6 +47,7 @@ void run_status(AppContext& ctx, bool as_json) {
   if (!current) return ctx.fail(current.error());
 
   json services = json::array();
+  std::vector<std::pair<std::string, core::ServiceNow>> now;  // for mode_modified, as the daemon computes it
   for (const auto& s : (*cfg)->services) {
     json j = {{"id", s.id},
               {"driver", core::to_string(s.driver)},
@@ -65,10 +67,24 @@ void run_status(AppContext& ctx, bool as_json) {
       if ((*rt)->learned_vram_mib) j["learned_mib"] = *(*rt)->learned_vram_mib;
       if ((*rt)->learned_sleep_vram_mib) j["learned_sleep_mib"] = *(*rt)->learned_sleep_vram_mib;
     }
+    core::ServiceNow state_now;
+    if (auto rt = (*store)->get_runtime(s.id); rt && *rt) {
+      state_now = {(*rt)->state, (*rt)->reason.starts_with("evicted")};
+    }
+    now.emplace_back(s.id, state_now);
     services.push_back(std::move(j));
   }
   json out = {{"source", "database"}, {"gpu", gpu_json(**gpu)}, {"services", services}, {"external_mib", nullptr}};
   out["current_mode"] = *current ? json(**current) : json(nullptr);
+  // The same fields as the daemon's answer (one schema): no daemon runs, so nothing is busy or
+  // recovering; a switch a killed daemon left unfinished is resumed when the next one starts.
+  out["mode_modified"] = *current ? core::mode_modifications(**cfg, **current, now) : std::vector<std::string>{};
+  out["busy"] = "";
+  out["recovering"] = false;
+  out["switch_in_progress"] = nullptr;
+  if (auto unfinished = (*store)->unfinished_switch(); unfinished && *unfinished) {
+    out["switch_in_progress"] = "interrupted switch to " + (*unfinished)->to_mode + " (resumed when the daemon starts)";
+  }
   if (as_json) {
     ctx.out() << out.dump(2) << "\n";
     return;
