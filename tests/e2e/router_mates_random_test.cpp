@@ -190,6 +190,17 @@ class RandomSequence : public ::testing::Test {
   // Status equals reality: every process, every router's models and the simulated GPU ledger.
   // used_before: the GPU's used memory before the step; outside: the step was another client's
   // load (the mock router does not refuse one that over-commits; a real GPU would fail it).
+  // A status whose GPU snapshot has its device: the simulated GPU is read from the mocks' ledger
+  // files, and a read that meets a ledger being rewritten is taken again (bounded).
+  static util::Result<StatusView> status_with_gpu(Engine& engine) {
+    auto v = engine.status();
+    for (int i = 0; i < 50 && v && v->gpu.devices.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      v = engine.status();
+    }
+    return v;
+  }
+
   void check_reality(const StatusView& v, const std::string& where, std::int64_t used_before = 0, bool outside = false) {
     std::map<std::string, std::map<std::string, std::string>> models;
     std::map<std::string, int> router_pid;
@@ -270,8 +281,9 @@ class RandomSequence : public ::testing::Test {
     const auto modes = config.mode_ids();
     std::map<std::string, int> counts;
     for (int i = 0; i < ops && !HasFailure(); ++i) {
-      auto before = engine.status();
+      auto before = status_with_gpu(engine);
       ASSERT_TRUE(before) << before.error().message;
+      ASSERT_FALSE(before->gpu.devices.empty()) << "no GPU in the snapshot";
       const int roll = std::uniform_int_distribution<int>(0, 99)(rng);
       const std::string id = pick(ids);
       std::string op;
@@ -326,8 +338,9 @@ class RandomSequence : public ::testing::Test {
       }
       ++counts[op.substr(0, op.find(' '))];
       const std::string where = "op " + std::to_string(i) + " (" + op + (evict ? " --evict" : "") + ")";
-      auto after = engine.status();
+      auto after = status_with_gpu(engine);
       ASSERT_TRUE(after) << where << ": " << after.error().message;
+      ASSERT_FALSE(after->gpu.devices.empty()) << where << ": no GPU in the snapshot";
       check_reality(*after, where, before->gpu.devices.at(0).used_mib, op.rfind("outside-load", 0) == 0);
 
       // The operation's result agrees with status.
