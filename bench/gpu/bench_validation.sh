@@ -22,7 +22,7 @@
 # MAKE_MODEL (build/bin/gpumod-make-model), RUNS (5), ROUNDS (3), PORT_BASE (18600),
 # MODEL_DATA (random | zeros), SIMULATE_GPU=1 (tests only: a simulated GPU, for the mock server),
 # KEEP_PAGE_CACHE=1 (tests only: the "cold" step keeps the page cache instead of dropping it).
-set -euo pipefail
+set -Eeuo pipefail
 
 if [[ $# -lt 2 || $# -gt 3 ]]; then
   echo "usage: $0 LLAMA_SERVER MODEL_DIR [OUT_DIR]" >&2
@@ -47,6 +47,8 @@ mkdir -p "$MODEL_DIR" "$OUT/cfg/presets" "$OUT/cfg/modes" "$OUT/run" "$OUT/state
 chmod 700 "$OUT/run"
 LOG=$OUT/run.log
 : >"$LOG"
+# A failed command says which, with the end of the log (where most output goes), on stderr.
+trap 'rc=$?; echo "error: line $LINENO: \`$BASH_COMMAND\` failed (exit $rc); the end of $LOG:" >&2; tail -n 40 "$LOG" >&2' ERR
 
 make_model() {  # NAME LAYERS EMBD HEADS KV_HEADS FF
   local f=$MODEL_DIR/$1.gguf

@@ -243,8 +243,9 @@ TEST_F(BenchE2E, GpuValidationScriptRunsAgainstTheMockServer) {
       {.env = {{"GPUMOD", GPUMOD_BIN},
                {"MAKE_MODEL", (bin_dir / "gpumod-make-model").string()},
                {"SIMULATE_GPU", "1"}, {"KEEP_PAGE_CACHE", "1"}, {"MODEL_DATA", "zeros"}, {"RUNS", "1"}, {"ROUNDS", "1"},
-               {"PORT_BASE", std::to_string(test_support::free_loopback_port())},
-               {"GPUMOD_MOCK_LOAD_DELAY_MS", "50"}, {"GPUMOD_MOCK_GEN_TPS", "2000"}}});
+               {"PORT_BASE", std::to_string(test_support::free_loopback_port_run(3))},
+               {"GPUMOD_MOCK_LOAD_DELAY_MS", "50"}, {"GPUMOD_MOCK_GEN_TPS", "2000"},
+               {"GPUMOD_SERVE_LISTEN", "off"}}});  // (no endpoint on the default port)
   const auto rc = script.wait_exit(std::chrono::milliseconds(110000));
   ASSERT_TRUE(rc.has_value()) << script.output();
   ASSERT_EQ(*rc, 0) << script.output();

@@ -56,6 +56,18 @@ TEST_F(CliContractDaemonTest, StatusIsTheSameDocumentWithAndWithoutADaemon) {
   EXPECT_THAT(r.out, HasSubstr("SERVICE"));
 }
 
+// A runtime directory too deep for a Unix socket path is named, with what to do, instead of a
+// bare "cannot listen".
+TEST_F(CliContractDaemonTest, ASocketPathTooLongIsSaidWithTheFix) {
+  const fs::path deep = runner.home() / std::string(100, 'd');
+  fs::create_directories(deep);
+  runner.env()["XDG_RUNTIME_DIR"] = deep.string();
+  const auto r = gpumod({"daemon", "start"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("longer than a Unix socket path may be (107)")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("set XDG_RUNTIME_DIR to a shorter directory")) << r.err;
+}
+
 TEST_F(CliContractDaemonTest, OfflineStatusKeepsALongMultiLineReasonOnItsRow) {
   add_preset({.id = "crashy", .env = {{"GPUMOD_MOCK_FAULT", "crash-on-start"}}});
   ASSERT_NE(gpumod({"service", "start", "crashy"}).exit_code, 0);

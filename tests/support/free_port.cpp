@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 namespace gpumod::test_support {
 namespace {
@@ -41,6 +42,25 @@ int free_loopback_port() {
   if (fd < 0) return 0;
   ::close(fd);
   return port;
+}
+
+int free_loopback_port_run(int count) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int base = 0;
+    const int first = bind_loopback(0, base);
+    if (first < 0) return 0;
+    std::vector<int> held{first};
+    for (int i = 1; i < count && base + i <= 65535; ++i) {
+      int bound = 0;
+      const int fd = bind_loopback(base + i, bound);
+      if (fd < 0) break;
+      held.push_back(fd);
+    }
+    const bool all = static_cast<int>(held.size()) == count;
+    for (const int fd : held) ::close(fd);
+    if (all) return base;
+  }
+  return 0;
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {

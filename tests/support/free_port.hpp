@@ -10,6 +10,10 @@ namespace gpumod::test_support {
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
 int free_loopback_port();
 
+// The first of `count` consecutive TCP ports on 127.0.0.1 that were all free a moment ago (for a
+// script that takes a base port and uses base, base+1, ...); 0 when none was found.
+int free_loopback_port_run(int count);
+
 // True once 127.0.0.1:port accepts a TCP connection, false after `timeout`.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
 

@@ -19,6 +19,7 @@
 #include "gpumod/app/mcp/stdio_transport.hpp"
 #include "gpumod/infra/config/root.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/http/listen.hpp"
 #include "gpumod/infra/systemd/unit.hpp"
 #include "gpumod/util/strings.hpp"
 
@@ -97,7 +98,7 @@ void run_mcp(AppContext& ctx, const McpFlags& f) {
   mcp::HttpOptions o;
   o.api_keys = *keys;
   mcp::install_mcp_routes(svr, server, o);
-  if (!svr.bind_to_port(hp->host, hp->port)) {
+  if (!infra::http::bind_server(svr, hp->host, hp->port)) {
     return ctx.fail({util::ErrorCode::unavailable, "cannot listen on " + f.listen + " (in use?)"});
   }
   ctx.err() << "gpumod mcp: serving MCP at http://" << f.listen << "/mcp (pid " << ::getpid() << ")\n";

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +39,7 @@
 #include "gpumod/infra/gpu/simulated_probe.hpp"
 #include "gpumod/infra/gpu/sim_ledger.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/http/listen.hpp"
 #include "gpumod/infra/process/log_files.hpp"
 #include "gpumod/infra/process/spawner.hpp"
 #include "gpumod/infra/state/damaged.hpp"
@@ -258,6 +260,13 @@ struct Api {
 
 // Fails when another daemon answers on the socket; removes a stale socket file.
 util::Status claim_socket(const fs::path& socket) {
+  // sockaddr_un holds 108 bytes with the terminating NUL.
+  if (constexpr std::size_t k_max_socket_path = sizeof(sockaddr_un::sun_path) - 1; socket.string().size() > k_max_socket_path) {
+    return util::fail(util::ErrorCode::invalid_argument,
+                      "the daemon's socket path " + socket.string() + " is " + std::to_string(socket.string().size()) +
+                          " bytes, longer than a Unix socket path may be (" + std::to_string(k_max_socket_path) +
+                          "); set XDG_RUNTIME_DIR to a shorter directory");
+  }
   std::error_code ec;
   if (!fs::exists(socket, ec)) return {};
   auto client = infra::http::make_unix_client(socket);
@@ -467,7 +476,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   install_bench_routes(unix_server, engine, **store);
   unix_server.set_payload_max_length(k_max_body_bytes);
   unix_server.set_address_family(AF_UNIX);
-  if (!unix_server.bind_to_port(socket.string(), 80)) {
+  if (!infra::http::bind_server(unix_server, socket.string(), 80)) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + socket.string());
   }
   ::chmod(socket.c_str(), 0600);
@@ -501,7 +510,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     install_watch_routes(*tcp_server);
     install_bench_routes(*tcp_server, engine, **store);
     tcp_server->set_payload_max_length(k_max_body_bytes);
-    if (!tcp_server->bind_to_port(host, static_cast<int>(*port))) {
+    if (!infra::http::bind_server(*tcp_server, host, static_cast<int>(*port))) {
       return util::fail(util::ErrorCode::io, "cannot listen on " + *options.listen_tcp);
     }
     tcp_thread = std::thread([&] { tcp_server->listen_after_bind(); });
@@ -571,7 +580,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     srv->set_address_family(AF_UNIX);
     std::error_code rm_ec;
     fs::remove(socket, rm_ec);
-    if (!srv->bind_to_port(socket.string(), 80)) {
+    if (!infra::http::bind_server(*srv, socket.string(), 80)) {
       std::cerr << "gpumod daemon: the socket file " << socket.string()
                 << " was deleted or replaced and cannot be made again; stopping (services left running)\n";
       shutdown(false);

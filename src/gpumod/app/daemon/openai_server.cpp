@@ -17,6 +17,7 @@
 #include "gpumod/engine/model_routes.hpp"
 #include "gpumod/engine/on_demand.hpp"
 #include "gpumod/infra/http/client.hpp"
+#include "gpumod/infra/http/listen.hpp"
 #include "gpumod/util/strings.hpp"
 
 namespace gpumod::app {
@@ -608,7 +609,7 @@ util::Status OpenAiServer::bind(const std::string& listen) {
     return util::fail(util::ErrorCode::invalid_argument, "serve.listen: '" + host +
                                                              "' is not a loopback address; set serve.api_keys first");
   }
-  if (!m->server.bind_to_port(host, static_cast<int>(*port))) {
+  if (!infra::http::bind_server(m->server, host, static_cast<int>(*port))) {
     return util::fail(util::ErrorCode::io, "cannot listen on " + listen + " (address in use or not available)");
   }
   m->host = host;

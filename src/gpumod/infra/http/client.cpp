@@ -5,11 +5,15 @@
 
 #include <httplib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -109,8 +113,21 @@ class PooledClient final : public HttpClient {
 
   util::Result<HttpResponse> perform(const Call& call) {
     try {
-      auto result = attempt(call, /*allow_retry=*/true);
-      return result;
+      // A Unix socket whose listener has a full backlog (a busy daemon met by many clients at
+      // once) refuses a non-blocking connect with EAGAIN, which httplib reports as a failed
+      // connection: the server is there, so the call is tried again until its timeout.
+      const auto start = Clock::now();
+      auto delay = std::chrono::milliseconds(2);
+      while (true) {
+        auto result = attempt(call, /*allow_retry=*/true);
+        if (result || !m_unix || result.error().code != ErrorCode::unavailable || !unix_listener_busy()) {
+          return result;
+        }
+        const auto left = call.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+        if (left <= delay) return result;
+        std::this_thread::sleep_for(delay);
+        delay = std::min(delay * 2, std::chrono::milliseconds(50));
+      }
     } catch (const std::exception& e) {
       return util::fail(ErrorCode::internal, fmt::format("{} {}{}: unexpected exception: {}",
                                                          call.method, m_describe, *call.path,
@@ -119,6 +136,24 @@ class PooledClient final : public HttpClient {
       return util::fail(ErrorCode::internal, fmt::format("{} {}{}: unexpected exception",
                                                          call.method, m_describe, *call.path));
     }
+  }
+
+  // True when a Unix-socket server listens at m_host but cannot take a connection now (its
+  // backlog is full: EAGAIN), or takes one again; false when nothing listens there.
+  bool unix_listener_busy() const {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (m_host.size() >= sizeof addr.sun_path) {
+      ::close(fd);
+      return false;
+    }
+    std::copy(m_host.begin(), m_host.end(), addr.sun_path);
+    const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const int err = errno;
+    ::close(fd);
+    return rc == 0 || err == EAGAIN || err == EINPROGRESS;
   }
 
   util::Result<HttpResponse> attempt(const Call& call, bool allow_retry) {

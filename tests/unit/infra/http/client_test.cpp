@@ -3,17 +3,20 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gpumod/infra/http/listen.hpp"
 #include "gpumod/infra/http/sse.hpp"
 
 namespace gpumod::infra::http {
@@ -380,6 +383,7 @@ TEST(HttpClientUnix, GetAndPostOverUnixSocket) {
   auto host = client->get("/host", 2s);
   auto posted = client->post_json("/echo", "[1,2]", 2s);
   auto missing = client->get("/missing", 2s);
+  client.reset();  // its kept-alive connection closes: stop() need not wait for it
   server.stop();
   t.join();
 
@@ -401,6 +405,86 @@ TEST(HttpClientUnix, MissingSocketIsUnavailable) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::unavailable);
   EXPECT_NE(r.error().message.find("nobody.sock"), std::string::npos) << r.error().message;
+}
+
+// Opens non-blocking connections to a Unix socket until one is refused (EAGAIN: the listener's
+// backlog is full) or `most` are pending; returns how many were taken, closing them.
+int fill_backlog(const std::filesystem::path& socket_path, int most) {
+  std::vector<int> fds;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  while (static_cast<int>(fds.size()) < most) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      break;
+    }
+    fds.push_back(fd);
+  }
+  for (const int fd : fds) ::close(fd);  // still queued until accepted: the backlog stays full
+  return static_cast<int>(fds.size());
+}
+
+// gpumod's servers listen with a deep backlog: 50 clients meeting a busy daemon at once all queue
+// (cpp-httplib's own backlog of 5 refused the 7th, which the client read as "no daemon").
+TEST(HttpServerBind, ListensWithADeepBacklog) {
+  TempDir dir;
+  const auto socket_path = dir.path() / "d.sock";
+  httplib::Server server;
+  server.set_address_family(AF_UNIX);
+  ASSERT_TRUE(bind_server(server, socket_path.string(), 80));
+  EXPECT_EQ(fill_backlog(socket_path, 200), 200);  // nobody accepts: all pending
+}
+
+// A TCP port another gpumod server holds is not shared (no SO_REUSEPORT): the second bind fails.
+TEST(HttpServerBind, ASecondServerOnTheSamePortFails) {
+  int port = 0;
+  {  // a port free a moment ago
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+  }
+  ASSERT_GT(port, 0);
+  httplib::Server first;
+  httplib::Server second;
+  ASSERT_TRUE(bind_server(first, "127.0.0.1", port));
+  EXPECT_FALSE(bind_server(second, "127.0.0.1", port)) << "port " << port << " is held by another server";
+}
+
+// A daemon whose backlog is full is busy, not absent: the client tries again until its timeout.
+TEST(HttpClientUnix, AFullBacklogIsWaitedOutNotReadAsNobodyListening) {
+  TempDir dir;
+  const auto socket_path = dir.path() / "d.sock";
+  httplib::Server server;
+  std::atomic<bool> release{true};
+  std::atomic<int> pieces{0};
+  add_routes(server, release, pieces);
+  server.set_address_family(AF_UNIX);
+  ASSERT_TRUE(bind_server(server, socket_path.string(), 80, /*backlog=*/0));
+  ASSERT_GT(fill_backlog(socket_path, 64), 0);
+  ASSERT_LT(fill_backlog(socket_path, 64), 64) << "the backlog is full";
+  // The accept loop starts a little later, as a busy daemon's does.
+  std::thread t([&server] {
+    std::this_thread::sleep_for(200ms);
+    server.listen_after_bind();
+  });
+  auto client = make_unix_client(socket_path);
+  auto r = client->get("/hello", 10s);
+  client.reset();
+  const auto end = std::chrono::steady_clock::now() + 5s;  // (stop() before the loop runs would not stop it)
+  while (!server.is_running() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+  server.stop();
+  t.join();
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->body, "hello");
 }
 
 TEST(HttpLoopback, RecognisesLoopbackHostsOnly) {
