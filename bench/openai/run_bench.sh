@@ -124,6 +124,10 @@ run_wrk() {  # name port
   wrk -t2 -c$conns -d2s -s "$sandbox/post.lua" "http://127.0.0.1:$serve/v1/chat/completions" >/dev/null
   run_wrk direct "$up"
   run_wrk gpumod "$serve"
+  # What the endpoint answered (the newest requests it recorded), by status: a non-2xx count
+  # above says why here.
+  echo "gpumod's answers by status (newest 20000 recorded):"
+  G requests --limit 20000 --json | python3 -c 'import json,sys,collections; d=json.load(sys.stdin); r=d.get("requests",d); print(dict(collections.Counter(x.get("status") for x in r))); [print(" ", k, n) for k, n in collections.Counter(x.get("error", "") for x in r if x.get("status") != 200).most_common(3)]' || true
   run_wrk nginx "$nginx_port"
   wait "$sampler" || true  # not a bare wait: nginx runs in the background too
 } >> "$out" 2>&1

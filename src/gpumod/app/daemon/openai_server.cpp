@@ -204,6 +204,13 @@ struct OpenAiServer::Impl {
       : engine(e), on_demand(od), log(l), settings(std::move(s)), routes(e.config()) {
     infra::http::ClientOptions options;
     options.max_idle_connections = 256;
+    // A loopback server whose accept queue is full (llama-server listens with cpp-httplib's
+    // backlog of 5) drops the SYN and the kernel sends it again after a second: that is a busy
+    // server, not a dead one, so the connect may take that long before it counts as failed.
+    options.connect_timeout = std::chrono::milliseconds(3500);
+    // llama-server closes a kept-alive connection after a few requests or seconds; a request that
+    // met such a closed connection reached no server and is sent again (inference is stateless).
+    options.retry_posts_on_closed_connection = true;
     options.max_body_bytes = 256u * 1024u * 1024u;
     for (const auto& svc : e.config().services) {
       if (svc.port) clients[svc.id] = infra::http::make_tcp_client(e.settings().launch.host, *svc.port, options);

@@ -264,7 +264,7 @@ class PooledClient final : public HttpClient {
         // A kept-alive connection the server closed meanwhile fails on first use; a GET that
         // received nothing is safe to send once more on a fresh connection.
         if (allow_retry && lease.reused && received == 0 && out.status == 0 &&
-            call.method == "GET" && elapsed < timeout) {
+            (call.method == "GET" || m_options.retry_posts_on_closed_connection) && elapsed < timeout) {
           Call again = call;
           again.timeout = timeout - elapsed;
           return attempt(again, /*allow_retry=*/false);

@@ -76,6 +76,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{200};
   std::size_t max_idle_connections = 4;  // idle keep-alive connections kept for reuse
   std::size_t max_body_bytes = 64u * 1024u * 1024u;  // a larger body is an error (failed)
+  // A request sent on a kept-alive connection that the server had closed meanwhile fails before
+  // any byte of the answer; a GET is then sent once more on a fresh connection. With this set, a
+  // POST is too: for servers whose POSTs have no effect beyond the answer (inference requests).
+  bool retry_posts_on_closed_connection = false;
 };
 
 // A client for http://host:port. `host` is a name or an address ("127.0.0.1", "::1").

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -329,6 +330,68 @@ TEST(HttpClient, GarbledResponseIsFailed) {
   ::close(fd);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::failed) << r.error().message;
+}
+
+// A server that answers the first request on a kept-alive connection, then closes that connection
+// when the next request arrives on it (as llama-server does at its keep-alive limit, racing the
+// client's reuse), and answers on a second connection. Returns the second POST's result.
+util::Result<HttpResponse> second_post_after_a_closed_connection(bool retry_posts) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4) != 0) {
+    ::close(fd);
+    return util::fail(ErrorCode::io, "cannot listen");
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int stop[2];  // written once the client has its answers: a server still waiting ends
+  if (::pipe(stop) != 0) {
+    ::close(fd);
+    return util::fail(ErrorCode::io, "pipe");
+  }
+  std::thread server([fd, stop_fd = stop[0]] {
+    const auto answer = [](int c, const std::string& body) {
+      const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+      (void)::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    };
+    char buf[4096];
+    const int first = ::accept(fd, nullptr, nullptr);
+    if (first < 0) return;
+    if (::recv(first, buf, sizeof buf, 0) > 0) answer(first, "one");
+    (void)::recv(first, buf, sizeof buf, 0);  // the next request on the kept-alive connection ...
+    ::close(first);                            // ... meets a closed connection
+    pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(p, 2, 10000) < 1 || (p[0].revents & POLLIN) == 0) return;  // the client is done
+    const int second = ::accept(fd, nullptr, nullptr);
+    if (second < 0) return;
+    if (::recv(second, buf, sizeof buf, 0) > 0) answer(second, "two");
+    ::close(second);
+  });
+  ClientOptions options;
+  options.retry_posts_on_closed_connection = retry_posts;
+  auto client = make_tcp_client("127.0.0.1", ntohs(addr.sin_port), options);
+  auto first = client->post_json("/v1/chat/completions", "{}", 2s);
+  auto second = first ? client->post_json("/v1/chat/completions", "{}", 2s) : first;
+  client.reset();
+  (void)::write(stop[1], "x", 1);
+  server.join();
+  ::close(stop[0]);
+  ::close(stop[1]);
+  ::close(fd);
+  return second;
+}
+
+TEST(HttpClient, APostMeetingAClosedKeptAliveConnectionIsSentAgainWhenAllowed) {
+  auto retried = second_post_after_a_closed_connection(true);
+  ASSERT_TRUE(retried.has_value()) << retried.error().message;
+  EXPECT_EQ(retried->body, "two");
+  // Without the option a POST is never sent twice: the failure is reported.
+  auto reported = second_post_after_a_closed_connection(false);
+  ASSERT_FALSE(reported.has_value());
+  EXPECT_EQ(reported.error().code, ErrorCode::failed) << reported.error().message;
 }
 
 TEST(HttpClient, BodyLargerThanTheCapIsFailed) {
