@@ -3,6 +3,7 @@
 // numbers are checked against the mock's own delays: lower bounds from the configured values, and
 // upper bounds only where the server reports its own timings (never wall-clock-tight).
 #include "e2e/runtime_fixture.hpp"
+#include "support/json_schema.hpp"
 
 namespace gpumod::testing {
 namespace {
@@ -38,13 +39,13 @@ class BenchE2E : public RuntimeFixture {
     args.insert(args.end(), extra.begin(), extra.end());
     const auto r = gpumod(args, 120000);
     EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
-    return json::parse(r.out, nullptr, false);
+    return r.exit_code == 0 ? test_support::expect_one_document(r.out, r.err, "bench") : json::parse(r.out, nullptr, false);
   }
 
   json history() {
     const auto r = gpumod({"bench", "--history", "--json"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out, nullptr, false);
+    return test_support::expect_one_document(r.out, r.err, "bench-history");
   }
 
   static double median(const json& stat) { return stat["median"].get<double>(); }
@@ -202,7 +203,7 @@ TEST_F(BenchE2E, SwitchBenchAlternatesRealSwitchesAndTimesTheRoutersOwnSwap) {
   add_mode("a2", {"r-alpha"});
   const auto r = gpumod({"bench", "switch", "a", "b", "--rounds", "2", "--json"}, 120000);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  const auto j = json::parse(r.out);
+  const auto j = test_support::expect_one_document(r.out, r.err, "bench-switch");
   ASSERT_EQ(j["legs"].size(), 4u) << "a->b, b->a, twice";
   for (const auto& leg : j["legs"]) {
     EXPECT_FALSE(leg["steps"].empty()) << "never a no-op: " << leg;

@@ -8,6 +8,7 @@
 
 #include "support/fake_hub.hpp"
 #include "support/gpumod_runner.hpp"
+#include "support/json_schema.hpp"
 
 namespace gpumod {
 namespace {
@@ -55,7 +56,7 @@ TEST_F(HfCli, QuantsTableFitsNextToMode) {
   const auto cfg = testing::example_config_dir().string();
   auto r = runner.run({"--config", cfg, "model", "quants", k_repo, "--vram", "24564", "--ctx", "8192", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto j = json::parse(r.out);
+  const auto j = test_support::expect_one_document(r.out, r.err, "model-quants");
   ASSERT_EQ(j["quants"].size(), 5u);
   std::map<std::string, json> by;
   for (const auto& q : j["quants"]) by[q["quant"].get<std::string>()] = q;
@@ -91,7 +92,7 @@ TEST_F(HfCli, PresetGeneratePassesConfigCheck) {
   auto r = runner.run({"--config", root.string(), "preset", "generate", k_repo, "--quant", "UD-Q4_K_XL", "--vram",
                        "24564", "--id", "nemotron-hf", "--out", out.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto j = json::parse(r.out);
+  const auto j = test_support::expect_one_document(r.out, r.err, "preset-generate");
   EXPECT_GE(j["port"].get<int>(), 7071);
   EXPECT_LE(j["vram_mib"].get<int>(), 24564);
   ASSERT_TRUE(fs::exists(out));
@@ -112,11 +113,11 @@ TEST_F(HfCli, DownloadAndDiscover) {
   const fs::path dir = runner.home() / "models";
   auto d = runner.run({"model", "download", "acme/tiny-GGUF", "--quant", "Q8_0", "--dir", dir.string(), "--json"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
-  EXPECT_TRUE(json::parse(d.out)["sha256_verified"].get<bool>());
+  EXPECT_TRUE(test_support::expect_one_document(d.out, d.err, "model-download")["sha256_verified"].get<bool>());
   EXPECT_EQ(fs::file_size(dir / "tiny-Q8_0.gguf"), fs::file_size(small));
   auto disc = runner.run({"discover", "--budget", "22064", "--json"});
   ASSERT_EQ(disc.exit_code, 0) << disc.err;
-  const auto j = json::parse(disc.out);
+  const auto j = test_support::expect_one_document(disc.out, disc.err, "discover");
   ASSERT_EQ(j["results"].size(), 2u);
   EXPECT_EQ(j["results"][0]["repo"], k_repo);
   EXPECT_EQ(j["results"][0]["best"]["quant"], "UD-Q4_K_XL");
@@ -125,7 +126,7 @@ TEST_F(HfCli, DownloadAndDiscover) {
 TEST_F(HfCli, RegisterFromTheHubStoresTheRemoteHeader) {
   auto r = runner.run({"model", "register", "--source", "huggingface", k_repo, "--quant", "UD-Q4_K_XL", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto j = nlohmann::json::parse(r.out);
+  const auto j = test_support::expect_one_document(r.out, r.err, "model-register");
   EXPECT_EQ(j["source"], "huggingface");
   EXPECT_EQ(j["architecture"], "nemotron_h_moe");
   EXPECT_NE(j["location"].get<std::string>().find("hf://"), std::string::npos);
@@ -162,7 +163,7 @@ TEST_F(HfCli, QuantsOnASafetensorsRepoShowsOneVllmRow) {
 
   auto j = runner.run({"model", "quants", k_st_repo, "--vram", "24564", "--ctx", "8192", "--kv-cache-dtype", "fp8", "--json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
-  const auto doc = json::parse(j.out);
+  const auto doc = test_support::expect_one_document(j.out, j.err, "model-quants");
   EXPECT_EQ(doc["format"], "safetensors");
   ASSERT_EQ(doc["quants"].size(), 1u);
   const auto& row = doc["quants"][0];

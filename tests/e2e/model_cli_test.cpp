@@ -19,6 +19,7 @@
 #include "gpumod/infra/state/state_store.hpp"
 #include "support/gpumod_runner.hpp"
 #include "tools/make_model/vocab_builder.hpp"
+#include "support/json_schema.hpp"
 
 namespace gpumod::testing {
 namespace {
@@ -174,7 +175,7 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   r = gpumod({"model", "estimate", model, "--ctx", "32768", "--cache-type-k", "q8_0", "--cache-type-v", "q8_0",
               "--flash-attn", "on", "--parallel", "1", "--overhead-mib", "500", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const auto j = json::parse(r.out);
+  const auto j = test_support::expect_one_document(r.out, r.err, "model-estimate");
   EXPECT_EQ(j["estimate"]["source"], "header estimate");
   EXPECT_EQ(j["estimate"]["context_size"], 32768);
   EXPECT_NEAR(j["estimate"]["gpu"]["kv_mib"].get<double>(), 544.0, 0.01);  // q8_0: 34 bytes per 32
@@ -221,7 +222,7 @@ TEST_F(ModelCliTest, FitAnswersTheLargestContextOrTheMostLayers) {
 
   r = gpumod({"model", "estimate", model, "--n-gpu-layers", "fit", "--fit", "1800", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  j = json::parse(r.out);
+  j = test_support::expect_one_document(r.out, r.err, "model-estimate");
   const int layers = j["fit"]["n_gpu_layers"].get<int>();
   EXPECT_GT(layers, 0);
   EXPECT_LT(layers, 17);
@@ -256,7 +257,7 @@ TEST_F(ModelCliTest, EstimateRejectsBadInputs) {
 TEST_F(ModelCliTest, RegistryRoundTrip) {
   auto r = gpumod({"model", "register", "--source", "gguf", model, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto j = json::parse(r.out);
+  auto j = test_support::expect_one_document(r.out, r.err, "model-register");
   EXPECT_EQ(j["id"], "tiny-1b-F16");
   EXPECT_FALSE(j["refreshed"]);
   EXPECT_EQ(j["quant"], "F16");
@@ -281,7 +282,7 @@ TEST_F(ModelCliTest, RegistryRoundTrip) {
 
   r = gpumod({"model", "show", "qwen-vllm", "--json"});
   ASSERT_EQ(r.exit_code, 0);
-  EXPECT_EQ(json::parse(r.out)["kv_per_1k_mib"], 12.5);
+  EXPECT_EQ(test_support::expect_one_document(r.out, r.err, "model-show")["kv_per_1k_mib"], 12.5);
   r = gpumod({"model", "show", "tiny-1b-F16"});
   EXPECT_NE(r.out.find("Base VRAM:"), std::string::npos);
 
@@ -295,7 +296,7 @@ TEST_F(ModelCliTest, RegistryRoundTrip) {
   EXPECT_NEAR(json::parse(r.out)["estimate"]["gpu"]["total_mib"].get<double>(), 20050.0, 0.01);
 
   r = gpumod({"model", "remove", "qwen-vllm", "--json"});
-  EXPECT_TRUE(json::parse(r.out)["removed"]);
+  EXPECT_TRUE(test_support::expect_one_document(r.out, r.err, "model-remove")["removed"]);
   r = gpumod({"model", "remove", "qwen-vllm", "--json"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_FALSE(json::parse(r.out)["removed"]);

@@ -18,6 +18,7 @@
 #include "support/child_process.hpp"
 #include "support/free_port.hpp"
 #include "support/gpumod_runner.hpp"
+#include "support/json_schema.hpp"
 
 namespace gpumod::testing {
 
@@ -150,8 +151,9 @@ class OpenAiE2E : public ::testing::Test {
   }
 
   json requests() const {
-    const auto j = json::parse(gpumod({"requests", "--json", "-n", "1000"}).out, nullptr, false);
-    return j.is_discarded() ? json::array() : j["requests"];
+    const auto r = gpumod({"requests", "--json", "-n", "1000"});
+    const auto j = test_support::expect_one_document(r.out, r.err, "requests");
+    return j.is_object() && j.contains("requests") ? j["requests"] : json::array();
   }
   // The recorded requests once there are at least `n` (the daemon writes them in batches).
   json requests_when(std::size_t n) const {
