@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cold and warm build times of `make run`'s and `make test`'s builds, before and after a change,
 # side by side in one run on one machine (bench/README.md "Build").
-#   bench/build/measure_build.sh BEFORE_REV AFTER_REV [OUT_FILE]
+#   bench/build/measure_build.sh BEFORE_REV AFTER_REV [OUT_FILE]   (BEFORE_REV "-": the after one only)
 # Each revision is exported with `git archive` into a temporary folder (the repository is not
 # touched). For each, in a fresh build folder:
 #   cold run:  an empty private ccache (CCACHE_DIR in the temporary folder: every compile is a
@@ -49,12 +49,13 @@ children_cpu() {
 log "gpumod build times, $(date -u '+%Y-%m-%d %H:%M UTC')"
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 log "compiler: $(g++ --version | head -1); cmake $(cmake --version | head -1 | awk '{print $3}'); ninja $(ninja --version 2>/dev/null || echo absent)"
-log "before: $(git -C "$root" log -1 --format='%h %s' "$before")"
+[ "$before" = - ] || log "before: $(git -C "$root" log -1 --format='%h %s' "$before")"
 log "after:  $(git -C "$root" log -1 --format='%h %s' "$after")"
 log "jobs: $jobs; nice: $(nice); the load average (1, 5, 15 min) before each step is printed beside it"
 log ""
 
-for rev in before after; do
+revs="before after"; [ "$before" = - ] && revs="after"  # "-": measure the after revision only
+for rev in $revs; do
   commit="${!rev}"
   src="$work/src-$rev"
   mkdir -p "$src"
