@@ -167,8 +167,16 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   auto r = gpumod({"model", "estimate", model});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("HEADER ESTIMATE"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("GPU KV cache                    128.0"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("GPU total                     2,766.1"), std::string::npos) << r.out;
+  auto line_of = [&](const std::string& label) {
+    const auto at = r.out.find(label);
+    return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+  };
+  EXPECT_NE(line_of("GPU KV cache").find(" 128.0"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU total at load").find(" 2,766.1"), std::string::npos) << r.out;
+  // After real use: + the first-request workspace of a dense model (20 MiB).
+  EXPECT_NE(line_of("GPU first-request workspace").find(" 20.0"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU total after use").find(" 2,786.1"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU runtime overhead (default)").find(" 590.0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--overhead-mib"), std::string::npos);
 
   r = gpumod({"model", "estimate", model, "--ctx", "32768", "--cache-type-k", "q8_0", "--cache-type-v", "q8_0",
@@ -179,7 +187,8 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   EXPECT_EQ(j["estimate"]["context_size"], 32768);
   EXPECT_NEAR(j["estimate"]["gpu"]["kv_mib"].get<double>(), 544.0, 0.01);  // q8_0: 34 bytes per 32
   EXPECT_NEAR(j["estimate"]["gpu"]["weights_mib"].get<double>(), 1981.5, 0.1);
-  EXPECT_EQ(j["estimate"]["gpu"]["overhead_mib"], 500.0);
+  // The measured base plus what a quantized KV cache's kernels take at load (+98 MiB).
+  EXPECT_EQ(j["estimate"]["gpu"]["overhead_mib"], 598.0);
   EXPECT_TRUE(j["estimate"]["overhead_measured"]);
   EXPECT_EQ(j["settings"]["cache_type_k"], "q8_0");
   EXPECT_EQ(j["settings"]["parallel"], 1);
@@ -188,8 +197,9 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   const auto g = j["estimate"]["gpu"];
   EXPECT_NEAR(g["total_mib"].get<double>(),
               g["weights_mib"].get<double>() + g["kv_mib"].get<double>() + g["recurrent_state_mib"].get<double>() +
-                  g["compute_mib"].get<double>() + g["overhead_mib"].get<double>(),
+                  g["compute_mib"].get<double>() + g["overhead_mib"].get<double>() + g["workspace_mib"].get<double>(),
               0.01);
+  EXPECT_NEAR(g["total_at_load_mib"].get<double>(), g["total_mib"].get<double>() - g["workspace_mib"].get<double>(), 0.01);
 
   // Fewer GPU layers move weights and KV to the host.
   r = gpumod({"model", "estimate", model, "--n-gpu-layers", "8", "--json"});

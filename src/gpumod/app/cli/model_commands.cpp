@@ -257,7 +257,8 @@ void model_remove(AppContext& ctx, const std::string& id, bool as_json) {
 struct EstimateArgs {
   std::string target;
   std::string ctx_size, ctk = "f16", ctv = "f16", flash_attn = "on", ngl = "all", n_cpu_moe, parallel, batch,
-                        ubatch, overhead, fit;
+                        ubatch, overhead, fit, kv_unified;
+  bool swa_full = false;
   bool json = false;
 };
 
@@ -279,6 +280,7 @@ std::optional<FitParamsFigures> run_fit_params(const std::string& path, const co
                                 "-fa", o.flash_attn ? "on" : "off", "-np", std::to_string(o.n_parallel),
                                 "-b", std::to_string(o.n_batch), "-ub", std::to_string(o.n_ubatch),
                                 "--fit-print", "on"};
+  if (o.swa_full) argv.emplace_back("--swa-full");
   if (o.n_cpu_moe > 0) {
     argv.push_back("--n-cpu-moe");
     argv.push_back(std::to_string(o.n_cpu_moe));
@@ -373,6 +375,13 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
   if (*ubatch) o.n_ubatch = static_cast<std::uint32_t>(**ubatch);
   if (o.n_ubatch > o.n_batch) return ctx.fail({ErrorCode::invalid_argument, "--ubatch must not exceed --batch"});
   if (*overhead) o.runtime_overhead_mib = static_cast<double>(**overhead);
+  o.swa_full = a.swa_full;
+  // llama-server keeps one unified cache only when the slot count is left to it (-np unset).
+  const std::string kvu = util::to_lower(a.kv_unified);
+  if (kvu.empty()) o.kv_unified = !*par;
+  else if (kvu == "on") o.kv_unified = true;
+  else if (kvu == "off") o.kv_unified = false;
+  else return ctx.fail({ErrorCode::invalid_argument, "--kv-unified must be on or off, got '" + a.kv_unified + "'"});
 
   // The model: a file, or a registered id.
   std::string path, model_id;
@@ -419,6 +428,7 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     est.gpu.weights_mib = static_cast<double>(*record->base_vram_mib);
     est.gpu.kv_mib = kv;
     est.gpu.total_mib = std::max(0.0, static_cast<double>(*record->base_vram_mib) + kv);
+    est.gpu.total_at_load_mib = est.gpu.total_mib;
     est.context_size = static_cast<std::uint32_t>(ctx_tokens);
     est.source = "registered figure";
     // A Hugging Face safetensors record holds gpumod's vLLM estimate (engine::record_from_safetensors).
@@ -475,7 +485,9 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
                      {"n_cpu_moe", o.n_cpu_moe},
                      {"parallel", o.n_parallel},
                      {"batch", o.n_batch},
-                     {"ubatch", o.n_ubatch}};
+                     {"ubatch", o.n_ubatch},
+                     {"swa_full", o.swa_full},
+                     {"kv_unified", o.kv_unified}};
     j["settings"]["overhead_mib"] = o.runtime_overhead_mib ? json(*o.runtime_overhead_mib) : json(nullptr);
     j["estimate"] = {{"source", est.source},
                      {"context_size", est.context_size},
@@ -484,7 +496,8 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
                      {"overhead_measured", est.overhead_measured},
                      {"gpu", {{"weights_mib", est.gpu.weights_mib}, {"kv_mib", est.gpu.kv_mib},
                               {"recurrent_state_mib", est.gpu.recurrent_state_mib}, {"compute_mib", est.gpu.compute_mib},
-                              {"overhead_mib", est.gpu.overhead_mib}, {"total_mib", est.gpu.total_mib}}},
+                              {"overhead_mib", est.gpu.overhead_mib}, {"workspace_mib", est.gpu.workspace_mib},
+                              {"total_at_load_mib", est.gpu.total_at_load_mib}, {"total_mib", est.gpu.total_mib}}},
                      {"host_mib", est.host_mib},
                      {"notes", est.notes}};
     if (measured) {
@@ -548,10 +561,13 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     row("GPU recurrent state", est.gpu.recurrent_state_mib, std::nullopt, std::nullopt);
     row("GPU compute", est.gpu.compute_mib, m ? std::optional<double>(m->compute_mib) : std::nullopt,
         au ? std::optional<double>(au->gpu_compute) : std::nullopt);
-    row("GPU runtime overhead", est.gpu.overhead_mib, std::nullopt, std::nullopt);
+    row(std::string("GPU runtime overhead (") + (est.overhead_measured ? "measured" : "default") + ")",
+        est.gpu.overhead_mib, std::nullopt, std::nullopt);
+    row("GPU total at load", est.gpu.total_at_load_mib, std::nullopt, std::nullopt);
+    row("GPU first-request workspace", est.gpu.workspace_mib, std::nullopt, std::nullopt);
     std::optional<double> m_total;
     if (m) m_total = m->process_mib ? static_cast<double>(*m->process_mib) : static_cast<double>(m->model_mib + m->kv_mib + m->compute_mib);
-    row("GPU total", est.gpu.total_mib, m_total,
+    row("GPU total after use", est.gpu.total_mib, m_total,
         au ? std::optional<double>(au->gpu_model + au->gpu_context + au->gpu_compute) : std::nullopt);
     row("Host", est.host_mib, std::nullopt,
         au ? std::optional<double>(au->host_model + au->host_context + au->host_compute) : std::nullopt);
@@ -634,6 +650,8 @@ void register_model_commands(CLI::App& root, AppContext& ctx) {
     est->add_option("--batch", a->batch, "Logical batch (-b; default 2048)");
     est->add_option("--ubatch", a->ubatch, "Physical batch (-ub; default 512)");
     est->add_option("--overhead-mib", a->overhead, "Measured runtime overhead of this GPU/driver (default 590)");
+    est->add_flag("--swa-full", a->swa_full, "Sliding-window layers keep the full context (llama-server --swa-full)");
+    est->add_option("--kv-unified", a->kv_unified, "on | off: one KV cache for all slots (default: on unless --parallel is given, as llama-server)");
     est->add_option("--fit", a->fit, "Budget in MiB: print the largest context (or, with --n-gpu-layers fit, the most layers) that fits");
     est->add_flag("--json", a->json, "Print JSON");
     est->callback([&ctx, a] { ctx.set_action([&ctx, a] { model_estimate(ctx, *a); }); });
