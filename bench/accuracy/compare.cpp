@@ -49,50 +49,6 @@ double num(const Row& r, const std::string& k) {
   return d;
 }
 
-// "arch=llama;layers=16;..." -> ModelSpec
-util::Result<tools::ModelSpec> parse_spec(const std::string& text) {
-  tools::ModelSpec s;
-  s.ctx_train = 131072;
-  for (const auto& kv : util::split(text, ';')) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) return util::fail(util::ErrorCode::invalid_argument, "spec item '" + kv + "' has no '='");
-    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    auto u = [&](std::uint32_t& out) -> util::Status {
-      auto n = util::parse_int(v, 0, 1LL << 31, k);
-      if (!n) return std::unexpected(n.error());
-      out = static_cast<std::uint32_t>(*n);
-      return {};
-    };
-    util::Status st;
-    if (k == "arch") s.arch = v;
-    else if (k == "type") {
-      auto t = tools::parse_weight_type(v);
-      if (!t) return std::unexpected(t.error());
-      s.type = *t;
-    } else if (k == "layers") st = u(s.layers);
-    else if (k == "embd") st = u(s.embd);
-    else if (k == "heads") st = u(s.heads);
-    else if (k == "kv-heads") st = u(s.kv_heads);
-    else if (k == "head-dim") st = u(s.head_dim);
-    else if (k == "ff") st = u(s.ff);
-    else if (k == "vocab") st = u(s.vocab);
-    else if (k == "ctx-train") st = u(s.ctx_train);
-    else if (k == "experts") st = u(s.experts);
-    else if (k == "experts-used") st = u(s.experts_used);
-    else if (k == "ff-exp") st = u(s.ff_exp);
-    else if (k == "swa-window") st = u(s.swa_window);
-    else if (k == "ff-shexp") st = u(s.ff_shexp);
-    else if (k == "ssm-d-inner") st = u(s.ssm_d_inner);
-    else if (k == "ssm-d-state") st = u(s.ssm_d_state);
-    else if (k == "ssm-groups") st = u(s.ssm_n_group);
-    else if (k == "ssm-dt-rank") st = u(s.ssm_dt_rank);
-    else if (k == "pattern") s.pattern = v;
-    else return util::fail(util::ErrorCode::invalid_argument, "unknown spec key '" + k + "'");
-    if (!st) return std::unexpected(st.error());
-  }
-  return s;
-}
-
 std::string pct(double ours, double measured) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%+.1f%%", 100.0 * (ours - measured) / measured);
@@ -165,7 +121,7 @@ int main(int argc, char** argv) {
     if (!shapes.contains(model)) {
       std::string path;
       if (util::starts_with(model, "spec:")) {
-        auto spec = parse_spec(model.substr(5));
+        auto spec = tools::parse_spec_items(model.substr(5));
         if (!spec) {
           std::cerr << "gpumod-accuracy: line " << r.line << ": " << spec.error().message << "\n";
           return 2;

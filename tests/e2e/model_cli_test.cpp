@@ -241,6 +241,30 @@ TEST_F(ModelCliTest, FitAnswersTheLargestContextOrTheMostLayers) {
   EXPECT_NE(r.err.find("not even 256 tokens"), std::string::npos) << r.err;
 }
 
+TEST_F(ModelCliTest, FitTargetPredictsLlamaServerFitOn) {
+  // The 1.1 B F16 model (training context 131,072): 4,000 MiB free leaves fit 2,449 MiB to use,
+  // less than the full context needs, more than 4,096 cells: fit shrinks the context only.
+  auto r = gpumod({"model", "estimate", model, "--fit-target-mib", "4000", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  ASSERT_FALSE(j["fit_on"].is_null()) << r.out;
+  EXPECT_TRUE(j["fit_on"]["context_reduced"]);
+  const int ctx = j["fit_on"]["context_size"].get<int>();
+  EXPECT_EQ(ctx % 256, 0);
+  EXPECT_GT(ctx, 4096);
+  EXPECT_LT(ctx, 131072);
+  EXPECT_EQ(j["fit_on"]["n_gpu_layers"], 17);
+  EXPECT_LE(j["fit_on"]["projected_mib"].get<double>(), j["fit_on"]["budget_mib"].get<double>());
+  EXPECT_GT(j["fit_on"]["gpu"]["total_mib"].get<double>(), j["fit_on"]["gpu"]["total_at_load_mib"].get<double>());
+
+  r = gpumod({"model", "estimate", model, "--fit-target-mib", "4000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("llama-server --fit on with 4,000 MiB free"), std::string::npos) << r.out;
+
+  EXPECT_EQ(gpumod({"model", "estimate", model, "--fit-target-mib", "0"}).exit_code, 2);
+  EXPECT_EQ(gpumod({"model", "estimate", model, "--fit-target-mib", "lots"}).exit_code, 2);
+}
+
 TEST_F(ModelCliTest, EstimateRejectsBadInputs) {
   const std::vector<std::vector<std::string>> bad{
       {"--ctx", "-5"},          {"--ctx", "abc"},           {"--ctx", "2000000"},

@@ -148,13 +148,18 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
     double& weights = gpu ? gpu_weights : host_weights;
     weights += static_cast<double>(layer.weight_bytes);
     if (layer.expert_bytes > 0) any_moe = true;
-    if (gpu && il < options.n_cpu_moe && layer.expert_bytes > 0) host_experts = true;
+    double host_share = 0.0;  // of this layer's routed experts kept on the host
     if (il < options.n_cpu_moe) {
-      host_weights += static_cast<double>(layer.expert_bytes);
-    } else {
-      weights += static_cast<double>(layer.expert_bytes);
-      if (gpu && layer.expert_bytes > 0) gpu_moe = true;
+      host_share = 1.0;
+    } else if (il >= options.host_experts_from) {
+      host_share = il == options.host_experts_from
+                       ? std::clamp(options.host_experts_first_share, 0.0, 1.0)
+                       : 1.0;
     }
+    if (gpu && host_share > 0.0 && layer.expert_bytes > 0) host_experts = true;
+    host_weights += host_share * static_cast<double>(layer.expert_bytes);
+    weights += (1.0 - host_share) * static_cast<double>(layer.expert_bytes);
+    if (gpu && host_share < 1.0 && layer.expert_bytes > 0) gpu_moe = true;
 
     if (layer.recurrent) {
       const double rs = static_cast<double>(shape.recurrent_state_floats()) * 4.0 * static_cast<double>(n_seq);

@@ -51,6 +51,11 @@ struct EstimateOptions {
   bool flash_attn = true;             // llama-server "auto" turns it on for CUDA
   int n_gpu_layers = -1;              // -1: all layers and the output
   std::uint32_t n_cpu_moe = 0;        // experts of the first N layers stay on the host
+  // --fit on's MoE placement (llama.cpp common/fit.cpp): the routed experts of layers
+  // host_experts_from..n_layer-1 stay on the host, of the first of them only the share
+  // host_experts_first_share (1/3 per matrix: GATE leaves ffn_down, UP ffn_gate + ffn_down).
+  std::uint32_t host_experts_from = UINT32_MAX;
+  double host_experts_first_share = 1.0;
   std::uint32_t n_parallel = 4;       // llama-server's default slots (n_seq_max)
   bool kv_unified = true;             // llama-server default: one cache of `context` cells
   bool swa_full = false;              // --swa-full: SWA layers get the full context
