@@ -49,45 +49,6 @@ double num(const Row& r, const std::string& k) {
   return d;
 }
 
-// "arch=llama;layers=16;..." -> ModelSpec
-util::Result<tools::ModelSpec> parse_spec(const std::string& text) {
-  tools::ModelSpec s;
-  s.ctx_train = 131072;
-  for (const auto& kv : util::split(text, ';')) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) return util::fail(util::ErrorCode::invalid_argument, "spec item '" + kv + "' has no '='");
-    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    auto u = [&](std::uint32_t& out) -> util::Status {
-      auto n = util::parse_int(v, 0, 1LL << 31, k);
-      if (!n) return std::unexpected(n.error());
-      out = static_cast<std::uint32_t>(*n);
-      return {};
-    };
-    util::Status st;
-    if (k == "arch") s.arch = v;
-    else if (k == "type") {
-      auto t = tools::parse_weight_type(v);
-      if (!t) return std::unexpected(t.error());
-      s.type = *t;
-    } else if (k == "layers") st = u(s.layers);
-    else if (k == "embd") st = u(s.embd);
-    else if (k == "heads") st = u(s.heads);
-    else if (k == "kv-heads") st = u(s.kv_heads);
-    else if (k == "head-dim") st = u(s.head_dim);
-    else if (k == "ff") st = u(s.ff);
-    else if (k == "vocab") st = u(s.vocab);
-    else if (k == "ctx-train") st = u(s.ctx_train);
-    else if (k == "experts") st = u(s.experts);
-    else if (k == "experts-used") st = u(s.experts_used);
-    else if (k == "ff-exp") st = u(s.ff_exp);
-    else if (k == "swa-window") st = u(s.swa_window);
-    else if (k == "pattern") s.pattern = v;
-    else return util::fail(util::ErrorCode::invalid_argument, "unknown spec key '" + k + "'");
-    if (!st) return std::unexpected(st.error());
-  }
-  return s;
-}
-
 std::string pct(double ours, double measured) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%+.1f%%", 100.0 * (ours - measured) / measured);
@@ -146,10 +107,13 @@ int main(int argc, char** argv) {
   std::cout << "Estimator accuracy against measured llama-server runs (" << csv << ")\n";
   for (const auto& d : devices) std::cout << "Machine: " << d << "\n";
   std::cout << "\n";
-  std::printf("%-4s %-8s %7s %-9s %-4s %5s | %9s | %9s %7s | %9s %7s | %8s %8s %8s\n", "#", "arch", "ctx", "ctk/ctv",
-              "fa", "ngl", "measured", "estimate", "error", "file*1.1", "error", "d_model", "d_kv", "d_comp");
+  std::printf("%-4s %-8s %7s %-9s %-4s %5s %3s %2s %3s | %9s | %9s %7s | %9s %7s | %8s %8s %8s\n", "#", "arch", "ctx",
+              "ctk/ctv", "fa", "ngl", "cmo", "np", "swf", "at load", "estimate", "error", "file*1.1", "error", "d_model",
+              "d_kv", "d_comp");
+  std::printf("%-4s %-52s | %9s | %9s %7s %8s\n", "", "", "+prompt", "estimate", "error", "MiB");
   double worst = 0, worst_old = 0;
-  int worst_row = -1, idx = 0, failures = 0;
+  int worst_row = -1, idx = 0, failures = 0, prompt_cases = 0, prompt_misses = 0;
+  double worst_prompt_mib = 0;
   std::map<std::string, core::ModelShape> shapes;
   for (const auto& r : rows) {
     ++idx;
@@ -157,7 +121,7 @@ int main(int argc, char** argv) {
     if (!shapes.contains(model)) {
       std::string path;
       if (util::starts_with(model, "spec:")) {
-        auto spec = parse_spec(model.substr(5));
+        auto spec = tools::parse_spec_items(model.substr(5));
         if (!spec) {
           std::cerr << "gpumod-accuracy: line " << r.line << ": " << spec.error().message << "\n";
           return 2;
@@ -197,16 +161,31 @@ int main(int argc, char** argv) {
     o.n_gpu_layers = (r.at("ngl") == "all" || r.at("ngl").empty()) ? -1 : static_cast<int>(num(r, "ngl"));
     o.n_cpu_moe = static_cast<std::uint32_t>(num(r, "n_cpu_moe"));
     o.n_parallel = static_cast<std::uint32_t>(num(r, "parallel"));
+    o.swa_full = r.at("swa_full") == "1";
+    o.kv_unified = r.at("kv_unified") != "0";  // llama-server: unified unless -np is given
     const auto e = core::estimate_vram(shapes[model], o);
     const double measured = num(r, "nvidia_smi_process_mib");
+    const double at_load = e.gpu.total_at_load_mib;
     const double old_rule = std::ceil(num(r, "file_mib") * 1.1);
-    const double err = 100.0 * (e.gpu.total_mib - measured) / measured;
+    const double err = 100.0 * (at_load - measured) / measured;
     const double err_old = 100.0 * (old_rule - measured) / measured;
-    std::printf("%-4d %-8s %7s %-9s %-4s %5s | %9.1f | %9.1f %7s | %9.0f %7s | %+8.1f %+8.1f %+8.1f\n", idx,
+    std::printf("%-4d %-8.8s %7s %-9s %-4s %5s %3s %2s %3s | %9.1f | %9.1f %7s | %9.0f %7s | %+8.1f %+8.1f %+8.1f\n", idx,
                 r.at("arch").c_str(), r.at("ctx").c_str(), (r.at("ctk") + "/" + r.at("ctv")).c_str(), r.at("fa").c_str(),
-                r.at("ngl").c_str(), measured, e.gpu.total_mib, pct(e.gpu.total_mib, measured).c_str(), old_rule,
+                r.at("ngl").c_str(), r.at("n_cpu_moe").c_str(), r.at("parallel").c_str(), r.at("swa_full").c_str(), measured, at_load, pct(at_load, measured).c_str(), old_rule,
                 pct(old_rule, measured).c_str(), e.gpu.weights_mib - num(r, "server_model_mib"),
                 e.gpu.kv_mib - num(r, "server_kv_mib"), e.gpu.compute_mib - num(r, "server_compute_mib"));
+    // After a long prompt: what admission must plan for (issue 18: within 3 % or 128 MiB, never
+    // low by more than 64 MiB).
+    if (!r.at("nvidia_smi_after_prompt_mib").empty()) {
+      const double after = num(r, "nvidia_smi_after_prompt_mib");
+      const double d = e.gpu.total_mib - after;
+      const bool ok = (std::fabs(d) <= 128.0 || std::fabs(d) <= 0.03 * after) && d >= -64.0;
+      std::printf("%-4s %-52s | %9.1f | %9.1f %7s %+8.1f%s\n", "", "", after, e.gpu.total_mib,
+                  pct(e.gpu.total_mib, after).c_str(), d, ok ? "" : "  MISS");
+      ++prompt_cases;
+      if (!ok) ++prompt_misses;
+      if (std::fabs(d) > std::fabs(worst_prompt_mib)) worst_prompt_mib = d;
+    }
     if (std::fabs(err) > std::fabs(worst) || worst_row < 0) {
       worst = err;
       worst_row = idx;
@@ -222,6 +201,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\nWorst case: #%d, estimate %+.1f%% (predecessor's rule: worst %+.1f%%); %zu cases, %d over %.1f%%\n",
               worst_row, worst, worst_old, rows.size(), failures, max_error_pct);
+  std::printf("After a long prompt: %d cases, %d outside 3 %% / 128 MiB or low by more than 64 MiB; worst %+.1f MiB\n",
+              prompt_cases, prompt_misses, worst_prompt_mib);
   std::printf("d_model/d_kv/d_comp: our weights, KV and compute buffer minus the server's own buffer lines (MiB).\n");
-  return failures > 0 ? 1 : 0;
+  return failures > 0 || prompt_misses > 0 ? 1 : 0;
 }

@@ -168,8 +168,16 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   auto r = gpumod({"model", "estimate", model});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("HEADER ESTIMATE"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("GPU KV cache                    128.0"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("GPU total                     2,766.1"), std::string::npos) << r.out;
+  auto line_of = [&](const std::string& label) {
+    const auto at = r.out.find(label);
+    return at == std::string::npos ? std::string() : r.out.substr(at, r.out.find('\n', at) - at);
+  };
+  EXPECT_NE(line_of("GPU KV cache").find(" 128.0"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU total at load").find(" 2,766.1"), std::string::npos) << r.out;
+  // After real use: + the first-request workspace of a dense model (20 MiB).
+  EXPECT_NE(line_of("GPU first-request workspace").find(" 20.0"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU total after use").find(" 2,786.1"), std::string::npos) << r.out;
+  EXPECT_NE(line_of("GPU runtime overhead (default)").find(" 590.0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--overhead-mib"), std::string::npos);
 
   r = gpumod({"model", "estimate", model, "--ctx", "32768", "--cache-type-k", "q8_0", "--cache-type-v", "q8_0",
@@ -180,7 +188,8 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   EXPECT_EQ(j["estimate"]["context_size"], 32768);
   EXPECT_NEAR(j["estimate"]["gpu"]["kv_mib"].get<double>(), 544.0, 0.01);  // q8_0: 34 bytes per 32
   EXPECT_NEAR(j["estimate"]["gpu"]["weights_mib"].get<double>(), 1981.5, 0.1);
-  EXPECT_EQ(j["estimate"]["gpu"]["overhead_mib"], 500.0);
+  // The measured base plus what a quantized KV cache's kernels take at load (+98 MiB).
+  EXPECT_EQ(j["estimate"]["gpu"]["overhead_mib"], 598.0);
   EXPECT_TRUE(j["estimate"]["overhead_measured"]);
   EXPECT_EQ(j["settings"]["cache_type_k"], "q8_0");
   EXPECT_EQ(j["settings"]["parallel"], 1);
@@ -189,8 +198,9 @@ TEST_F(ModelCliTest, EstimateTextAndJson) {
   const auto g = j["estimate"]["gpu"];
   EXPECT_NEAR(g["total_mib"].get<double>(),
               g["weights_mib"].get<double>() + g["kv_mib"].get<double>() + g["recurrent_state_mib"].get<double>() +
-                  g["compute_mib"].get<double>() + g["overhead_mib"].get<double>(),
+                  g["compute_mib"].get<double>() + g["overhead_mib"].get<double>() + g["workspace_mib"].get<double>(),
               0.01);
+  EXPECT_NEAR(g["total_at_load_mib"].get<double>(), g["total_mib"].get<double>() - g["workspace_mib"].get<double>(), 0.01);
 
   // Fewer GPU layers move weights and KV to the host.
   r = gpumod({"model", "estimate", model, "--n-gpu-layers", "8", "--json"});
@@ -230,6 +240,30 @@ TEST_F(ModelCliTest, FitAnswersTheLargestContextOrTheMostLayers) {
   r = gpumod({"model", "estimate", model, "--fit", "100"});
   EXPECT_EQ(r.exit_code, 7);  // insufficient_vram
   EXPECT_NE(r.err.find("not even 256 tokens"), std::string::npos) << r.err;
+}
+
+TEST_F(ModelCliTest, FitTargetPredictsLlamaServerFitOn) {
+  // The 1.1 B F16 model (training context 131,072): 4,000 MiB free leaves fit 2,449 MiB to use,
+  // less than the full context needs, more than 4,096 cells: fit shrinks the context only.
+  auto r = gpumod({"model", "estimate", model, "--fit-target-mib", "4000", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  ASSERT_FALSE(j["fit_on"].is_null()) << r.out;
+  EXPECT_TRUE(j["fit_on"]["context_reduced"]);
+  const int ctx = j["fit_on"]["context_size"].get<int>();
+  EXPECT_EQ(ctx % 256, 0);
+  EXPECT_GT(ctx, 4096);
+  EXPECT_LT(ctx, 131072);
+  EXPECT_EQ(j["fit_on"]["n_gpu_layers"], 17);
+  EXPECT_LE(j["fit_on"]["projected_mib"].get<double>(), j["fit_on"]["budget_mib"].get<double>());
+  EXPECT_GT(j["fit_on"]["gpu"]["total_mib"].get<double>(), j["fit_on"]["gpu"]["total_at_load_mib"].get<double>());
+
+  r = gpumod({"model", "estimate", model, "--fit-target-mib", "4000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("llama-server --fit on with 4,000 MiB free"), std::string::npos) << r.out;
+
+  EXPECT_EQ(gpumod({"model", "estimate", model, "--fit-target-mib", "0"}).exit_code, 2);
+  EXPECT_EQ(gpumod({"model", "estimate", model, "--fit-target-mib", "lots"}).exit_code, 2);
 }
 
 TEST_F(ModelCliTest, EstimateRejectsBadInputs) {

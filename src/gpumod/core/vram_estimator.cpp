@@ -69,6 +69,23 @@ Placement place(const ModelShape& shape, int n_gpu_layers) {
 
 }  // namespace
 
+double load_overhead_adjust_mib(const RuntimeTerms& t) {
+  double mib = 0;
+  if (t.quantized_kv) mib += 98.0;       // H200: 686.6 vs 588.5 MiB at load, every family
+  if (t.nothing_offloaded) mib -= 70.0;  // H200: 518-523 vs 588.5 MiB with -ngl 0
+  return mib;
+}
+
+double first_request_workspace_mib(const RuntimeTerms& t) {
+  // Process memory after a 3000-token prompt minus after load, H200 rows (bench/accuracy).
+  if (t.nothing_offloaded) return t.hybrid ? 190.0 : t.moe ? 140.0 : 90.0;  // 190, 140, 82-88
+  if (!t.flash_attn) return 150.0;                                           // 94-152
+  if (t.quantized_kv) return 30.0;                                           // 12-30
+  if (t.hybrid && t.host_recurrent) return 120.0;                            // 108-118
+  if (t.moe) return 76.0;                                                    // 76
+  return 20.0;                                                               // 14-20
+}
+
 util::Result<KvCacheType> parse_kv_cache_type(std::string_view text) {
   const std::string lower = util::to_lower(util::trim(text));
   std::vector<std::string> names;
@@ -118,6 +135,9 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
   }
 
   double gpu_weights = 0, host_weights = 0, gpu_kv = 0, host_kv = 0, gpu_rs = 0, host_rs = 0;
+  double max_host_layer_kv = 0;  // the largest KV of one attention layer on the host (all streams)
+  bool host_experts = false;  // routed experts of GPU layers kept on the host (--n-cpu-moe)
+  bool host_ssm = false, any_moe = false, any_ssm = false;
   std::uint64_t max_kv_width = 0;
   bool gpu_attention = false, gpu_moe = false, gpu_ssm = false, gpu_swa_and_full = false;
   bool gpu_swa = false, gpu_full = false;
@@ -127,17 +147,26 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
     if (gpu) ++est.gpu_layers;
     double& weights = gpu ? gpu_weights : host_weights;
     weights += static_cast<double>(layer.weight_bytes);
+    if (layer.expert_bytes > 0) any_moe = true;
+    double host_share = 0.0;  // of this layer's routed experts kept on the host
     if (il < options.n_cpu_moe) {
-      host_weights += static_cast<double>(layer.expert_bytes);
-    } else {
-      weights += static_cast<double>(layer.expert_bytes);
-      if (gpu && layer.expert_bytes > 0) gpu_moe = true;
+      host_share = 1.0;
+    } else if (il >= options.host_experts_from) {
+      host_share = il == options.host_experts_from
+                       ? std::clamp(options.host_experts_first_share, 0.0, 1.0)
+                       : 1.0;
     }
+    if (gpu && host_share > 0.0 && layer.expert_bytes > 0) host_experts = true;
+    host_weights += host_share * static_cast<double>(layer.expert_bytes);
+    weights += (1.0 - host_share) * static_cast<double>(layer.expert_bytes);
+    if (gpu && host_share < 1.0 && layer.expert_bytes > 0) gpu_moe = true;
 
     if (layer.recurrent) {
       const double rs = static_cast<double>(shape.recurrent_state_floats()) * 4.0 * static_cast<double>(n_seq);
       (gpu ? gpu_rs : host_rs) += rs;
       gpu_ssm = gpu_ssm || gpu;
+      any_ssm = true;
+      host_ssm = host_ssm || !gpu;
       continue;
     }
     if (layer.n_head_kv == 0) continue;
@@ -155,6 +184,7 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
       width += v_width;
     }
     (gpu ? gpu_kv : host_kv) += kv;
+    if (!gpu) max_host_layer_kv = std::max(max_host_layer_kv, kv);
     if (gpu) {
       gpu_attention = true;
       max_kv_width = std::max(max_kv_width, width);
@@ -182,8 +212,9 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
   if (gpu_attention) {
     const double q_width = static_cast<double>(shape.n_head) * shape.n_embd_head_k;
     const double act = ub * 4.0 * (3.0 * n_embd + q_width + static_cast<double>(max_kv_width));
-    const double kv_cells = static_cast<double>(cells * n_stream);
-    const double swa_kv_cells = static_cast<double>(swa_cells * n_stream);
+    // The graph attends over one stream's cells (all of them when the cache is unified).
+    const double kv_cells = static_cast<double>(cells);
+    const double swa_kv_cells = static_cast<double>(swa_cells);
     if (options.flash_attn) {
       // f32 mask [n_kv, n_ubatch] and its f16 copy; a second pair when SWA and full layers mix.
       attn_stage = act + ub * 6.0 * (gpu_swa && !gpu_full ? swa_kv_cells : kv_cells) +
@@ -208,10 +239,29 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
                              shape.ssm_dt_rank;
     ssm_stage = ub * 4.0 * (d_in_proj + 2.0 * conv_ch + 2.0 * shape.ssm_d_inner + n_embd);
   }
-  double gpu_compute = 0;
-  if (est.gpu_layers > 0 || placement.output_on_gpu) {
-    gpu_compute = std::max({placement.output_on_gpu ? out_stage : 0.0, attn_stage, ffn_stage,
-                            moe_stage, ssm_stage});
+  // With several streams (llama-server -np N without --kv-unified) the flash-attention mask of
+  // one stream stays allocated through the output stage (H200 rows: 90.6 MiB = output 66.6 +
+  // mask 24 at 8,192 cells per stream).
+  const double mask_bytes = ub * 6.0 * static_cast<double>(cells);
+  const double out_with_mask =
+      out_stage + (n_stream > 1 && options.flash_attn && gpu_attention ? mask_bytes : 0.0);
+  double gpu_compute = std::max({placement.output_on_gpu ? out_with_mask : 0.0, attn_stage,
+                                 ffn_stage, moe_stage, ssm_stage});
+  // Partial offload: for ubatches the scheduler runs host layers' work on the GPU and copies
+  // their operands into the compute buffer. Fitted to the H200 rows (bench/accuracy): a host
+  // attention layer costs 2.1x its KV (f16) or 1.0x (quantized K) at 32,768 cells per stream,
+  // proportionally less below; routed experts kept on the host for GPU layers (--n-cpu-moe)
+  // cost 3 masks; the larger of the two counts.
+  const double cell_scale = std::min(1.0, static_cast<double>(cells) / 32768.0);
+  const bool quantized_k = ggml_type(cache_ggml_id(options.cache_type_k))->block_size > 1;
+  const double partial_attn = max_host_layer_kv * (quantized_k ? 1.0 : 2.1) * cell_scale;
+  const double partial_moe = host_experts ? 3.0 * mask_bytes : 0.0;
+  const bool nothing_offloaded = est.gpu_layers == 0 && !placement.output_on_gpu;
+  if (nothing_offloaded) {
+    // -ngl 0: no weights on the GPU, but the scheduler still offloads large batches.
+    gpu_compute = std::max(out_stage + mask_bytes, attn_stage) + partial_attn;
+  } else {
+    gpu_compute += std::max(partial_attn, partial_moe);
   }
   // Host: the logits buffer (n_vocab f32 per output, n_seq outputs reserved) and, with layers or
   // the output on the host, a compute buffer of the same kind.
@@ -225,13 +275,24 @@ Estimate estimate_vram(const ModelShape& shape, const EstimateOptions& options) 
     est.notes.push_back("runtime overhead not measured on this GPU: default 590 MiB");
   }
 
+  const bool quantized_kv =
+      quantized_k || ggml_type(cache_ggml_id(options.cache_type_v))->block_size > 1;
+  RuntimeTerms rt{};
+  rt.flash_attn = options.flash_attn;
+  rt.quantized_kv = quantized_kv;
+  rt.nothing_offloaded = nothing_offloaded;
+  rt.moe = any_moe;
+  rt.hybrid = any_ssm;
+  rt.host_recurrent = host_ssm;
   DeviceEstimate& g = est.gpu;
   g.weights_mib = gpu_weights / k_mib;
   g.kv_mib = gpu_kv / k_mib;
   g.recurrent_state_mib = gpu_rs / k_mib;
   g.compute_mib = gpu_compute / k_mib;
-  g.overhead_mib = (est.gpu_layers > 0 || placement.output_on_gpu) ? overhead_mib : 0.0;
-  g.total_mib = g.weights_mib + g.kv_mib + g.recurrent_state_mib + g.compute_mib + g.overhead_mib;
+  g.overhead_mib = overhead_mib + load_overhead_adjust_mib(rt);
+  g.workspace_mib = first_request_workspace_mib(rt);
+  g.total_at_load_mib = g.weights_mib + g.kv_mib + g.recurrent_state_mib + g.compute_mib + g.overhead_mib;
+  g.total_mib = g.total_at_load_mib + g.workspace_mib;
   est.host_weights_mib = host_weights / k_mib;
   est.host_mib = (host_weights + host_kv + host_rs + host_compute) / k_mib;
   return est;

@@ -291,4 +291,47 @@ util::Status write_model(const std::string& path, const ModelSpec& spec,
   return infra::gguf::write_gguf(path, def->metadata, def->tensors, options);
 }
 
+util::Result<ModelSpec> parse_spec_items(const std::string& text) {
+  ModelSpec s;
+  s.ctx_train = 131072;
+  for (const auto& kv : util::split(text, ';')) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) return util::fail(util::ErrorCode::invalid_argument, "spec item '" + kv + "' has no '='");
+    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    auto u = [&](std::uint32_t& out) -> util::Status {
+      auto n = util::parse_int(v, 0, 1LL << 31, k);
+      if (!n) return std::unexpected(n.error());
+      out = static_cast<std::uint32_t>(*n);
+      return {};
+    };
+    util::Status st;
+    if (k == "arch") s.arch = v;
+    else if (k == "type") {
+      auto t = parse_weight_type(v);
+      if (!t) return std::unexpected(t.error());
+      s.type = *t;
+    } else if (k == "layers") st = u(s.layers);
+    else if (k == "embd") st = u(s.embd);
+    else if (k == "heads") st = u(s.heads);
+    else if (k == "kv-heads") st = u(s.kv_heads);
+    else if (k == "head-dim") st = u(s.head_dim);
+    else if (k == "ff") st = u(s.ff);
+    else if (k == "vocab") st = u(s.vocab);
+    else if (k == "ctx-train") st = u(s.ctx_train);
+    else if (k == "experts") st = u(s.experts);
+    else if (k == "experts-used") st = u(s.experts_used);
+    else if (k == "ff-exp") st = u(s.ff_exp);
+    else if (k == "swa-window") st = u(s.swa_window);
+    else if (k == "ff-shexp") st = u(s.ff_shexp);
+    else if (k == "ssm-d-inner") st = u(s.ssm_d_inner);
+    else if (k == "ssm-d-state") st = u(s.ssm_d_state);
+    else if (k == "ssm-groups") st = u(s.ssm_n_group);
+    else if (k == "ssm-dt-rank") st = u(s.ssm_dt_rank);
+    else if (k == "pattern") s.pattern = v;
+    else return util::fail(util::ErrorCode::invalid_argument, "unknown spec key '" + k + "'");
+    if (!st) return std::unexpected(st.error());
+  }
+  return s;
+}
+
 }  // namespace gpumod::tools

@@ -60,6 +60,11 @@ std::string default_hybrid_pattern(std::uint32_t layers);
 // Parses "f16", "q8_0", "q4_0" (and "f32", "bf16") to a ggml type id.
 util::Result<std::uint32_t> parse_weight_type(const std::string& text);
 
+// Parses a spec as bench/accuracy's CSVs write it after "spec:": gpumod-make-model options as
+// "arch=llama;layers=16;...;type=q8_0" (ctx-train defaults to 131072). invalid_argument names
+// an unknown key or a bad number.
+util::Result<ModelSpec> parse_spec_items(const std::string& text);
+
 // build_model + write_gguf.
 util::Status write_model(const std::string& path, const ModelSpec& spec,
                          const infra::gguf::WriteOptions& options);

@@ -7,6 +7,7 @@
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
+#include "gpumod/core/fit_prediction.hpp"
 #include "gpumod/core/vram_estimator.hpp"
 #include "gpumod/engine/hf_models.hpp"
 #include "gpumod/engine/model_registry.hpp"
@@ -257,7 +258,8 @@ void model_remove(AppContext& ctx, const std::string& id, bool as_json) {
 struct EstimateArgs {
   std::string target;
   std::string ctx_size, ctk = "f16", ctv = "f16", flash_attn = "on", ngl = "all", n_cpu_moe, parallel, batch,
-                        ubatch, overhead, fit;
+                        ubatch, overhead, fit, kv_unified, fit_target;
+  bool swa_full = false;
   bool json = false;
 };
 
@@ -279,6 +281,7 @@ std::optional<FitParamsFigures> run_fit_params(const std::string& path, const co
                                 "-fa", o.flash_attn ? "on" : "off", "-np", std::to_string(o.n_parallel),
                                 "-b", std::to_string(o.n_batch), "-ub", std::to_string(o.n_ubatch),
                                 "--fit-print", "on"};
+  if (o.swa_full) argv.emplace_back("--swa-full");
   if (o.n_cpu_moe > 0) {
     argv.push_back("--n-cpu-moe");
     argv.push_back(std::to_string(o.n_cpu_moe));
@@ -366,6 +369,8 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
   auto budget = opt_int(a.fit, 1, 100'000'000, "--fit");
   if (!budget) return ctx.fail(budget.error());
   if (fit_layers && !*budget) return ctx.fail({ErrorCode::invalid_argument, "--n-gpu-layers fit needs --fit BUDGET_MIB"});
+  auto fit_free = opt_int(a.fit_target, 1, 100'000'000, "--fit-target-mib");
+  if (!fit_free) return ctx.fail(fit_free.error());
   if (*ctx_size) o.context_size = static_cast<std::uint32_t>(**ctx_size);
   if (*moe) o.n_cpu_moe = static_cast<std::uint32_t>(**moe);
   if (*par) o.n_parallel = static_cast<std::uint32_t>(**par);
@@ -373,6 +378,13 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
   if (*ubatch) o.n_ubatch = static_cast<std::uint32_t>(**ubatch);
   if (o.n_ubatch > o.n_batch) return ctx.fail({ErrorCode::invalid_argument, "--ubatch must not exceed --batch"});
   if (*overhead) o.runtime_overhead_mib = static_cast<double>(**overhead);
+  o.swa_full = a.swa_full;
+  // llama-server keeps one unified cache only when the slot count is left to it (-np unset).
+  const std::string kvu = util::to_lower(a.kv_unified);
+  if (kvu.empty()) o.kv_unified = !*par;
+  else if (kvu == "on") o.kv_unified = true;
+  else if (kvu == "off") o.kv_unified = false;
+  else return ctx.fail({ErrorCode::invalid_argument, "--kv-unified must be on or off, got '" + a.kv_unified + "'"});
 
   // The model: a file, or a registered id.
   std::string path, model_id;
@@ -408,6 +420,9 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     return ctx.fail({ErrorCode::invalid_argument, "model '" + a.target + "' has no readable GGUF file and no registered VRAM figure"});
   }
   if (*budget && !shape) return ctx.fail({ErrorCode::invalid_argument, "--fit needs a GGUF file (model '" + a.target + "' has none)"});
+  if (*fit_free && !shape) {
+    return ctx.fail({ErrorCode::invalid_argument, "--fit-target-mib needs a GGUF file (model '" + a.target + "' has none)"});
+  }
 
   core::Estimate est;
   if (shape) {
@@ -419,6 +434,7 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     est.gpu.weights_mib = static_cast<double>(*record->base_vram_mib);
     est.gpu.kv_mib = kv;
     est.gpu.total_mib = std::max(0.0, static_cast<double>(*record->base_vram_mib) + kv);
+    est.gpu.total_at_load_mib = est.gpu.total_mib;
     est.context_size = static_cast<std::uint32_t>(ctx_tokens);
     est.source = "registered figure";
     // A Hugging Face safetensors record holds gpumod's vLLM estimate (engine::record_from_safetensors).
@@ -457,6 +473,18 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     else fit_ctx = core::fit_context(*shape, o, static_cast<double>(**budget));
   }
 
+  // --fit-target-mib FREE: what llama-server --fit on picks with FREE MiB free at start.
+  std::optional<core::FitPrediction> fit_on;
+  if (*fit_free) {
+    core::FitOptions fo;
+    fo.free_mib = static_cast<double>(**fit_free);
+    fo.context_set_by_user = !a.ctx_size.empty();
+    fo.gpu_layers_set_by_user = !(ngl == "all" || ngl == "auto" || fit_layers);
+    auto p = core::predict_fit(*shape, o, fo);
+    if (!p) return ctx.fail(p.error());
+    fit_on = std::move(*p);
+  }
+
   if (a.json) {
     json j;
     j["model"] = {{"target", a.target}, {"file", path}, {"id", model_id}};
@@ -475,7 +503,9 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
                      {"n_cpu_moe", o.n_cpu_moe},
                      {"parallel", o.n_parallel},
                      {"batch", o.n_batch},
-                     {"ubatch", o.n_ubatch}};
+                     {"ubatch", o.n_ubatch},
+                     {"swa_full", o.swa_full},
+                     {"kv_unified", o.kv_unified}};
     j["settings"]["overhead_mib"] = o.runtime_overhead_mib ? json(*o.runtime_overhead_mib) : json(nullptr);
     j["estimate"] = {{"source", est.source},
                      {"context_size", est.context_size},
@@ -484,7 +514,8 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
                      {"overhead_measured", est.overhead_measured},
                      {"gpu", {{"weights_mib", est.gpu.weights_mib}, {"kv_mib", est.gpu.kv_mib},
                               {"recurrent_state_mib", est.gpu.recurrent_state_mib}, {"compute_mib", est.gpu.compute_mib},
-                              {"overhead_mib", est.gpu.overhead_mib}, {"total_mib", est.gpu.total_mib}}},
+                              {"overhead_mib", est.gpu.overhead_mib}, {"workspace_mib", est.gpu.workspace_mib},
+                              {"total_at_load_mib", est.gpu.total_at_load_mib}, {"total_mib", est.gpu.total_mib}}},
                      {"host_mib", est.host_mib},
                      {"notes", est.notes}};
     if (measured) {
@@ -513,6 +544,24 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
       j["fit"]["fits"] = fit_layers ? fit_ngl.has_value() : fit_ctx.has_value();
     } else {
       j["fit"] = nullptr;
+    }
+    if (fit_on) {
+      const auto& g = fit_on->estimate.gpu;
+      j["fit_on"] = {{"free_mib", **fit_free},
+                     {"llama_free_mib", fit_on->fit_free_mib},
+                     {"budget_mib", fit_on->fit_budget_mib},
+                     {"changed", fit_on->changed},
+                     {"context_reduced", fit_on->context_reduced},
+                     {"context_size", fit_on->context_size},
+                     {"n_gpu_layers", fit_on->gpu_layers},
+                     {"host_expert_layers", fit_on->host_expert_layers},
+                     {"projected_mib", fit_on->fit_projected_mib},
+                     {"gpu", {{"weights_mib", g.weights_mib}, {"kv_mib", g.kv_mib},
+                              {"recurrent_state_mib", g.recurrent_state_mib}, {"compute_mib", g.compute_mib},
+                              {"overhead_mib", g.overhead_mib}, {"workspace_mib", g.workspace_mib},
+                              {"total_at_load_mib", g.total_at_load_mib}, {"total_mib", g.total_mib}}}};
+    } else {
+      j["fit_on"] = nullptr;
     }
     ctx.out() << j.dump(2) << "\n";
   } else {
@@ -548,10 +597,13 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
     row("GPU recurrent state", est.gpu.recurrent_state_mib, std::nullopt, std::nullopt);
     row("GPU compute", est.gpu.compute_mib, m ? std::optional<double>(m->compute_mib) : std::nullopt,
         au ? std::optional<double>(au->gpu_compute) : std::nullopt);
-    row("GPU runtime overhead", est.gpu.overhead_mib, std::nullopt, std::nullopt);
+    row(std::string("GPU runtime overhead (") + (est.overhead_measured ? "measured" : "default") + ")",
+        est.gpu.overhead_mib, std::nullopt, std::nullopt);
+    row("GPU total at load", est.gpu.total_at_load_mib, std::nullopt, std::nullopt);
+    row("GPU first-request workspace", est.gpu.workspace_mib, std::nullopt, std::nullopt);
     std::optional<double> m_total;
     if (m) m_total = m->process_mib ? static_cast<double>(*m->process_mib) : static_cast<double>(m->model_mib + m->kv_mib + m->compute_mib);
-    row("GPU total", est.gpu.total_mib, m_total,
+    row("GPU total after use", est.gpu.total_mib, m_total,
         au ? std::optional<double>(au->gpu_model + au->gpu_context + au->gpu_compute) : std::nullopt);
     row("Host", est.host_mib, std::nullopt,
         au ? std::optional<double>(au->host_model + au->host_context + au->host_compute) : std::nullopt);
@@ -572,6 +624,19 @@ void model_estimate(AppContext& ctx, const EstimateArgs& a) {
         out << "\nLargest context within " << util::group_thousands(**budget) << " MiB: " << util::group_thousands(*fit_ctx)
             << " tokens\n";
       }
+    }
+    if (fit_on) {
+      const auto& p = *fit_on;
+      out << "\nllama-server --fit on with " << util::group_thousands(**fit_free) << " MiB free ("
+          << util::group_thousands(static_cast<std::int64_t>(p.fit_free_mib)) << " as llama.cpp sees it, "
+          << util::group_thousands(static_cast<std::int64_t>(p.fit_budget_mib)) << " to use): ";
+      if (!p.changed) out << "no change\n";
+      else out << (p.context_reduced ? "context reduced" : "context kept") << (p.layers_reduced ? ", layers moved to the host" : "") << "\n";
+      out << "  context " << util::group_thousands(p.context_size) << ", GPU layers " << p.gpu_layers << "/"
+          << shape->n_layer + 1;
+      if (p.host_expert_layers > 0) out << ", experts of " << fixed(p.host_expert_layers, 2) << " layers on the host";
+      out << "\n  GPU total at load " << fixed(p.estimate.gpu.total_at_load_mib) << " MiB, after use "
+          << fixed(p.estimate.gpu.total_mib) << " MiB\n";
     }
   }
   if (*budget && !(fit_layers ? fit_ngl.has_value() : fit_ctx.has_value())) {
@@ -634,7 +699,11 @@ void register_model_commands(CLI::App& root, AppContext& ctx) {
     est->add_option("--batch", a->batch, "Logical batch (-b; default 2048)");
     est->add_option("--ubatch", a->ubatch, "Physical batch (-ub; default 512)");
     est->add_option("--overhead-mib", a->overhead, "Measured runtime overhead of this GPU/driver (default 590)");
+    est->add_flag("--swa-full", a->swa_full, "Sliding-window layers keep the full context (llama-server --swa-full)");
+    est->add_option("--kv-unified", a->kv_unified, "on | off: one KV cache for all slots (default: on unless --parallel is given, as llama-server)");
     est->add_option("--fit", a->fit, "Budget in MiB: print the largest context (or, with --n-gpu-layers fit, the most layers) that fits");
+    est->add_option("--fit-target-mib", a->fit_target,
+                    "MiB free on the GPU at start: predict the context and layers llama-server --fit on picks (margin 1024 MiB) and the memory it then uses");
     est->add_flag("--json", a->json, "Print JSON");
     est->callback([&ctx, a] { ctx.set_action([&ctx, a] { model_estimate(ctx, *a); }); });
   }
