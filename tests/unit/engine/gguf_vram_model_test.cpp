@@ -74,7 +74,8 @@ TEST(GgufVramModel, MatchesTheObservedRowsAtTheirContexts) {
   const auto s = llama_service(path);
   auto at4k = m.vram_at_context(s, 4096);
   ASSERT_TRUE(at4k);
-  EXPECT_NEAR(static_cast<double>(*at4k), 2764.0, 10.0);  // nvidia-smi saw 2,764 MiB
+  // nvidia-smi saw 2,764 MiB at load; admission plans for after the first request (+20 MiB, dense).
+  EXPECT_NEAR(static_cast<double>(*at4k), 2764.0 + 20.0, 10.0);
   auto at32k = m.vram_at_context(s, 32768);
   ASSERT_TRUE(at32k);
   // KV grows 8x (128 -> 1,024 MiB), plus the attention mask in the compute buffer.
@@ -95,7 +96,9 @@ TEST(GgufVramModel, UsesTheServiceSettings) {
   s.unit_vars["cache_type_v"] = "q8_0";
   const auto q8 = *m.vram_at_context(s, 32768);
   // q8_0 holds 34 bytes per 32 values instead of 64: the 1,024 MiB KV becomes 544 MiB.
-  EXPECT_NEAR(static_cast<double>(f16 - q8), 1024.0 - 544.0, 2.0);
+  // A quantized KV cache also costs 98 MiB more runtime at load and 10 MiB more first-request
+  // workspace (H200 measurements, bench/accuracy).
+  EXPECT_NEAR(static_cast<double>(f16 - q8), 1024.0 - 544.0 - 98.0 - 10.0, 2.0);
   s.unit_vars["n_gpu_layers"] = "0";
   const auto cpu = *m.vram_at_context(s, 32768);
   EXPECT_LT(cpu, 1000);  // only the runtime and a compute buffer stay on the GPU

@@ -72,7 +72,8 @@ TEST(GgufModelInfo, ObservedLlama1BFromAFile) {
   const auto e = core::estimate_vram(*shape, o);
   EXPECT_NEAR(e.gpu.weights_mib, 1981.5, 1.0);
   EXPECT_NEAR(e.gpu.kv_mib, 128.0, 0.01);
-  EXPECT_NEAR(e.gpu.total_mib, 2764.0, 10.0);
+  EXPECT_NEAR(e.gpu.total_at_load_mib, 2764.0, 10.0);  // nvidia-smi at /health
+  EXPECT_NEAR(e.gpu.total_mib - e.gpu.total_at_load_mib, 20.0, 0.01);  // a dense model's first-request workspace
   EXPECT_EQ(quant_label(*f, "tiny-1b-F16.gguf"), "F16");
 }
 
