@@ -96,6 +96,20 @@ TEST_F(BenchE2E, LlamaServerTableFromTheServersOwnTimings) {
   ASSERT_EQ(md.exit_code, 0) << md.err;
   EXPECT_NE(md.out.find("| ROW |"), std::string::npos) << md.out;
   EXPECT_NE(md.out.find("| completion |"), std::string::npos) << md.out;
+
+  // status: the newest bench is a column of the table and an object of --json (in its schema),
+  // with the daemon and without one (from the store).
+  const auto live = status();
+  EXPECT_EQ(test_support::schema_violations(live, "status"), "");
+  ASSERT_TRUE(live["services"][0].contains("bench")) << live;
+  EXPECT_EQ(live["services"][0]["bench"]["settings"], "prompt=8 gen=2 runs=1 concurrency=1") << "the newest run";
+  EXPECT_NE(gpumod({"status"}).out.find("GEN TOK/S"), std::string::npos);
+  ASSERT_EQ(gpumod({"daemon", "stop", "--with-services"}).exit_code, 0);
+  const auto offline = status();
+  EXPECT_EQ(offline["source"], "database");
+  EXPECT_EQ(test_support::schema_violations(offline, "status"), "");
+  EXPECT_EQ(offline["services"][0]["bench"], live["services"][0]["bench"]);
+  EXPECT_NE(gpumod({"status"}).out.find("GEN TOK/S"), std::string::npos);
 }
 
 TEST_F(BenchE2E, ConcurrentRequestsAndAModelNameAsTarget) {

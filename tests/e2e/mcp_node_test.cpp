@@ -6,6 +6,9 @@
 // `make test`); without node or those packages the tests are skipped, saying why.
 #include <unistd.h>
 
+#include <tuple>
+
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
 #include "support/child_process.hpp"
 #include "support/fake_hub.hpp"
@@ -47,6 +50,43 @@ class McpNode : public RuntimeFixture {
     runner.env()["HF_TOKEN"] = "";
     runner.env()["HF_HUB_OFFLINE"] = "";
     runner.env()["XDG_CACHE_HOME"] = (runner.home() / "cache").string();
+    seed_state();
+  }
+
+  // What the `requests` and `bench_results` tools read (tests/node/mcp/lib.mjs says what).
+  void seed_state() {
+    auto store = infra::state::StateStore::open(runner.state_dir() / "gpumod.db");
+    ASSERT_TRUE(store) << store.error().message;
+    std::vector<infra::state::RequestRecord> requests;
+    for (auto [model, service, action, ms] : {std::tuple{"test/alpha", "alpha", "start", 10},
+                                              std::tuple{"test/beta", "beta", "wake", 20},
+                                              std::tuple{"test/alpha", "alpha", "serve", 30}}) {
+      infra::state::RequestRecord r;
+      r.method = "POST";
+      r.path = "/v1/chat/completions";
+      r.model = model;
+      r.service_id = service;
+      r.status = 200;
+      r.ttfb_ms = ms / 2;
+      r.duration_ms = ms;
+      r.action = action;
+      requests.push_back(r);
+    }
+    ASSERT_TRUE(store->record_requests(requests, 1000));
+    std::int64_t at_ms = 1'700'000'000'000;
+    for (auto [subject, gen_tps] : {std::pair{"alpha", 50.0}, std::pair{"alpha", 60.0}, std::pair{"beta", 80.0}}) {
+      infra::state::BenchRun b;
+      b.kind = "serve";
+      b.subject = subject;
+      b.model = std::string("test/") + subject;
+      b.settings = "prompt=512 gen=128 runs=3 concurrency=1";
+      b.measured_at_ms = at_ms += 1000;
+      b.gen_tps = gen_tps;
+      b.prompt_tps = 10 * gen_tps;
+      b.ttft_ms = 40;
+      b.result_json = "{}";
+      ASSERT_TRUE(store->add_bench_run(b, {}));
+    }
   }
 
   // Runs one Node test file; its output is shown when it fails.

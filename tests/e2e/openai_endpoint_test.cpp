@@ -216,6 +216,33 @@ TEST_F(OpenAiE2E, OnDemandSwitchesToTheModeThatHoldsTheModel) {
   EXPECT_EQ(requests_when(1).back()["action"], "switch_mode:mb");
 }
 
+// #17: the wake times real switches measured are stored; after a daemon restart (the new daemon
+// measured nothing itself) they order an on-demand request's evictions: b wakes fast, a slowly,
+// so b is slept for t (with no measurement, equal estimates would pick a by its id).
+TEST_F(OpenAiE2E, StoredWakeTimesOrderTheEvictionsAfterADaemonRestart) {
+  write_config({{.id = "a", .vram_mib = 8000, .env = {{"GPUMOD_MOCK_WAKE_DELAY_MS", "1200"}}},
+                {.id = "b", .vram_mib = 8000},
+                {.id = "t", .vram_mib = 10000, .sleep_mode = "none"},
+                {.id = "x", .vram_mib = 1000, .sleep_mode = "none"}},
+               {{"ab", {"a", "b"}}, {"x", {"x"}}});
+  start_daemon();
+  for (const std::string mode : {"ab", "x", "ab"}) {  // the second switch to ab wakes a and b: measured
+    const auto r = gpumod({"mode", "switch", mode});
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.out << r.err;
+  }
+  ASSERT_EQ(gpumod({"daemon", "stop"}).exit_code, 0);
+  start_daemon();
+  ASSERT_EQ(state_of("a"), "running");
+  ASSERT_EQ(state_of("b"), "running");
+
+  auto [code, body] = post("/v1/chat/completions", chat("test/t"));
+  ASSERT_EQ(code, 200) << body.dump();
+  EXPECT_EQ(state_of("b"), "sleeping");
+  EXPECT_EQ(state_of("a"), "running");
+  EXPECT_EQ(state_of("t"), "running");
+  EXPECT_EQ(requests_when(1).back()["action"], "evict");
+}
+
 // Concurrent requests for two models of one router at models_max 1: each model is loaded once
 // and serves all its queued requests before the other takes its place (no thrash).
 TEST_F(OpenAiE2E, TwoRouterModelsAtModelsMaxOneDoNotThrash) {

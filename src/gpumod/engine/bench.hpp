@@ -26,6 +26,7 @@
 
 namespace gpumod::infra::state {
 class StateStore;
+struct ExpectedStep;
 }
 
 namespace gpumod::engine {
@@ -74,5 +75,10 @@ ExpectedDurations expected_durations(const infra::state::StateStore& store, cons
 std::optional<std::int64_t> expected_bring_up_ms(const infra::state::StateStore& store,
                                                  const std::string& service_id, bool asleep,
                                                  const std::string& gpu_uuid = {});
+// The same with when its newest measurement was made (the on-demand choice prefers the newer of
+// this and the daemon's own measurement).
+std::optional<infra::state::ExpectedStep> expected_bring_up(const infra::state::StateStore& store,
+                                                           const std::string& service_id, bool asleep,
+                                                           const std::string& gpu_uuid = {});
 
 }  // namespace gpumod::engine

@@ -10,12 +10,19 @@ namespace gpumod::engine {
 
 namespace {
 
-std::optional<std::int64_t> measured(const infra::state::StateStore& store, const std::string& service,
-                                     const char* action, const std::string& gpu_uuid) {
-  auto r = store.expected_step_ms(service, action, gpu_uuid);
-  if ((!r || !*r) && !gpu_uuid.empty()) r = store.expected_step_ms(service, action);  // another GPU's
+std::optional<infra::state::ExpectedStep> measured_step(const infra::state::StateStore& store,
+                                                       const std::string& service, const char* action,
+                                                       const std::string& gpu_uuid) {
+  auto r = store.expected_step(service, action, gpu_uuid);
+  if ((!r || !*r) && !gpu_uuid.empty()) r = store.expected_step(service, action);  // another GPU's
   if (!r) return std::nullopt;
   return *r;
+}
+
+std::optional<std::int64_t> measured(const infra::state::StateStore& store, const std::string& service,
+                                     const char* action, const std::string& gpu_uuid) {
+  if (auto m = measured_step(store, service, action, gpu_uuid)) return m->elapsed_ms;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -59,13 +66,20 @@ ExpectedDurations expected_durations(const infra::state::StateStore& store, cons
   return out;
 }
 
+std::optional<infra::state::ExpectedStep> expected_bring_up(const infra::state::StateStore& store,
+                                                           const std::string& service_id, bool asleep,
+                                                           const std::string& gpu_uuid) {
+  if (asleep) {
+    if (auto w = measured_step(store, service_id, "wake", gpu_uuid)) return w;
+  }
+  return measured_step(store, service_id, "start", gpu_uuid);
+}
+
 std::optional<std::int64_t> expected_bring_up_ms(const infra::state::StateStore& store,
                                                  const std::string& service_id, bool asleep,
                                                  const std::string& gpu_uuid) {
-  if (asleep) {
-    if (auto w = measured(store, service_id, "wake", gpu_uuid)) return w;
-  }
-  return measured(store, service_id, "start", gpu_uuid);
+  if (auto e = expected_bring_up(store, service_id, asleep, gpu_uuid)) return e->elapsed_ms;
+  return std::nullopt;
 }
 
 }  // namespace gpumod::engine

@@ -118,6 +118,7 @@ Engine::~Engine() = default;
 
 const core::Config& Engine::config() const { return m->config; }
 const EngineSettings& Engine::settings() const { return m->settings; }
+const infra::state::StateStore& Engine::store() const { return m->store; }
 std::filesystem::path Engine::log_path(const std::string& id) const {
   std::shared_lock config_lock(m->config_mutex);
   const auto it = m->slots.find(id);

@@ -220,6 +220,8 @@ class Engine {
   std::filesystem::path log_path(const std::string& service_id) const;
   const core::Config& config() const;
   const EngineSettings& settings() const;
+  // The state store it records to (measured durations, bench history); itself thread-safe.
+  const infra::state::StateStore& store() const;
 
  private:
   struct Impl;

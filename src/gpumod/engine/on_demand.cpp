@@ -4,7 +4,9 @@
 #include <set>
 
 #include "gpumod/drivers/llamacpp_driver.hpp"
+#include "gpumod/engine/bench.hpp"
 #include "gpumod/engine/engine.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
 
 namespace gpumod::engine {
@@ -26,7 +28,30 @@ std::size_t device_of(const core::Service& s, const core::GpuSnapshot& gpu, cons
   return 0;
 }
 
+std::int64_t unix_now_ms() {
+  return duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The newer of the daemon's own measurement and the stored expectation; nullopt with neither.
+std::optional<milliseconds> newer(const std::optional<OwnMeasurement>& own,
+                                  const std::optional<infra::state::ExpectedStep>& stored) {
+  if (own && (!stored || own->measured_at_ms >= stored->newest_at_ms)) return own->took;
+  if (stored) return milliseconds(stored->elapsed_ms);
+  return std::nullopt;
+}
+
 }  // namespace
+
+BringUpCosts bring_up_costs(const core::Service& service, const std::optional<OwnMeasurement>& own_wake,
+                            const std::optional<OwnMeasurement>& own_start,
+                            const infra::state::StateStore& store, const std::string& gpu_uuid) {
+  BringUpCosts out;
+  // A wake never measured is costed as its start was (a router model's wake is a load).
+  out.wake_cost = newer(own_wake, expected_bring_up(store, service.id, true, gpu_uuid)).value_or(milliseconds(1000));
+  out.start_cost = newer(own_start, expected_bring_up(store, service.id, false, gpu_uuid))
+                       .value_or(duration_cast<milliseconds>(service.startup_timeout) / 4);
+  return out;
+}
 
 ServeLease& ServeLease::operator=(ServeLease&& o) noexcept {
   if (this != &o) {
@@ -98,13 +123,13 @@ void OnDemand::upstream_failed(const std::string& service_id) {
 std::optional<milliseconds> OnDemand::measured_cost(const std::string& service_id, bool wake) const {
   std::lock_guard lock(m_mutex);
   const auto& costs = wake ? m_wake_cost : m_start_cost;
-  if (auto it = costs.find(service_id); it != costs.end()) return it->second;
+  if (auto it = costs.find(service_id); it != costs.end()) return it->second.took;
   return std::nullopt;
 }
 
 void OnDemand::note_cost(const std::string& service_id, bool wake, milliseconds took) {
   std::lock_guard lock(m_mutex);
-  (wake ? m_wake_cost : m_start_cost)[service_id] = took;
+  (wake ? m_wake_cost : m_start_cost)[service_id] = OwnMeasurement{took, unix_now_ms()};
 }
 
 std::expected<ServeLease, DemandError> OnDemand::acquire(const std::string& service_id, Clock::time_point deadline,
@@ -130,8 +155,8 @@ std::expected<ServeLease, DemandError> OnDemand::acquire(const std::string& serv
       return ServeLease(this, service_id);
     }
     if (m_waiting_total >= m_settings.max_queue) {
-      const auto cost = std::max(m_wake_cost.contains(service_id) ? m_wake_cost[service_id] : milliseconds(0),
-                                 m_start_cost.contains(service_id) ? m_start_cost[service_id] : milliseconds(1000));
+      const auto cost = std::max(m_wake_cost.contains(service_id) ? m_wake_cost[service_id].took : milliseconds(0),
+                                 m_start_cost.contains(service_id) ? m_start_cost[service_id].took : milliseconds(1000));
       return std::unexpected(DemandError{DemandRefusal::queue_full,
                                          std::to_string(m_waiting_total) + " requests already wait for models to load (max_queue)",
                                          std::max(std::chrono::seconds(1), duration_cast<std::chrono::seconds>(cost))});
@@ -224,6 +249,27 @@ std::expected<ServeLease, DemandError> OnDemand::change_for(const std::string& s
     }
     in.margin_mib = m_engine.settings().margin_mib;
     in.policy = target.serving.on_demand.value_or(m_settings.on_demand);
+    // Each service's costs: the daemon's own measurements (they change only under m_change, held
+    // here) and the stored ones, read without holding m_mutex.
+    std::map<std::string, BringUpCosts> costs;
+    {
+      std::map<std::string, OwnMeasurement> own_wake, own_start;
+      {
+        std::lock_guard lock(m_mutex);
+        own_wake = m_wake_cost;
+        own_start = m_start_cost;
+      }
+      const auto own = [](const std::map<std::string, OwnMeasurement>& m, const std::string& id) {
+        const auto it = m.find(id);
+        return it == m.end() ? std::optional<OwnMeasurement>() : std::optional<OwnMeasurement>(it->second);
+      };
+      const std::string gpu_uuid = device < status->gpu.devices.size() ? status->gpu.devices[device].uuid : "";
+      for (const auto& v : status->services) {
+        const auto* s = config.find_service(v.id);
+        if (s == nullptr || device_of(*s, status->gpu, config.settings.gpu_uuid) != device) continue;
+        costs[v.id] = bring_up_costs(*s, own(own_wake, v.id), own(own_start, v.id), m_engine.store(), gpu_uuid);
+      }
+    }
     std::optional<Clock::time_point> next_expiry;
     {
       std::lock_guard lock(m_mutex);
@@ -257,9 +303,8 @@ std::expected<ServeLease, DemandError> OnDemand::change_for(const std::string& s
           d.resident = until > now;
           if (d.resident && (!next_expiry || until < *next_expiry)) next_expiry = until;
         }
-        d.wake_cost = m_wake_cost.contains(v.id) ? m_wake_cost[v.id] : milliseconds(1000);
-        d.start_cost = m_start_cost.contains(v.id) ? m_start_cost[v.id]
-                                                   : duration_cast<milliseconds>(s->startup_timeout) / 4;
+        d.wake_cost = costs[v.id].wake_cost;
+        d.start_cost = costs[v.id].start_cost;
         if (s->driver == core::DriverKind::llamacpp && drivers::is_router(*s)) {
           d.router = std::to_string(s->port.value_or(0)) + "|" + s->var("models_dir").value_or("");
           d.models_max = 4;  // llama-server's default

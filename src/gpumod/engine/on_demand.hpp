@@ -30,9 +30,34 @@
 #include "gpumod/core/on_demand.hpp"
 #include "gpumod/core/serve.hpp"
 
+namespace gpumod::infra::state {
+class StateStore;
+}
+
 namespace gpumod::engine {
 
 class Engine;
+
+// A duration the running daemon measured itself, and when (Unix ms).
+struct OwnMeasurement {
+  std::chrono::milliseconds took{0};
+  std::int64_t measured_at_ms = 0;
+};
+
+// What bringing a service up costs, for the on-demand choice and its eviction order.
+struct BringUpCosts {
+  std::chrono::milliseconds wake_cost{0};
+  std::chrono::milliseconds start_cost{0};
+};
+
+// The costs of one service on the GPU `gpu_uuid`: for its wake and its start, the newer of the
+// daemon's own last measurement (`own_wake`, `own_start`) and the stored expectation (the
+// median of the latest measured durations, bench history and real switches, on that GPU first:
+// expected_bring_up in bench.hpp; it outlives a daemon restart); with neither, an estimate
+// (wake 1 s, start a quarter of its startup timeout).
+BringUpCosts bring_up_costs(const core::Service& service, const std::optional<OwnMeasurement>& own_wake,
+                            const std::optional<OwnMeasurement>& own_start,
+                            const infra::state::StateStore& store, const std::string& gpu_uuid);
 
 // Why a request could not be served. The endpoint maps these to HTTP statuses.
 enum class DemandRefusal {
@@ -111,7 +136,8 @@ class OnDemand {
 
   // Changes made on demand so far (starts, wakes, mode switches; evictions not counted).
   std::int64_t swaps() const { return m_swaps.load(); }
-  // The measured duration of the last start or wake of a service (the choice's cost).
+  // The measured duration of the last start or wake of a service by this daemon (with the stored
+  // ones, the choice's cost: bring_up_costs).
   std::optional<std::chrono::milliseconds> measured_cost(const std::string& service_id, bool wake) const;
 
  private:
@@ -141,7 +167,7 @@ class OnDemand {
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::map<std::string, Runtime> m_services;
-  std::map<std::string, std::chrono::milliseconds> m_wake_cost, m_start_cost;
+  std::map<std::string, OwnMeasurement> m_wake_cost, m_start_cost;
   int m_waiting_total = 0;
   bool m_stopping = false;
   std::timed_mutex m_change;

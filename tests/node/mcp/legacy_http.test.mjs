@@ -26,6 +26,7 @@ after(async () => { await client?.close(); await server?.stop(); });
 let resources;
 test('lists tools and resources', async () => { ({ resources } = await suite.listsToolsAndResources(client)); });
 test('read tools', async () => { await suite.readTools(client); });
+test('requests and bench_results from the state database', async () => { await suite.requestsAndBenchResults(client); });
 test('Hugging Face tools against the fake hub', async () => { await suite.hfTools(client); });
 test('switch_mode and the service operations', async () => { await suite.switchesAndOperations(client); });
 test('reads every resource', async () => { await suite.readsEveryResource(client, resources); });

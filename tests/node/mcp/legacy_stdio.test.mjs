@@ -35,6 +35,7 @@ test('initialize negotiates 2025-11-25 and names the server', () => {
 let resources;
 test('lists tools and resources', async () => { ({ resources } = await suite.listsToolsAndResources(client)); });
 test('read tools against the bundled-style sandbox', async () => { await suite.readTools(client); });
+test('requests and bench_results from the state database', async () => { await suite.requestsAndBenchResults(client); });
 test('Hugging Face tools against the fake hub', async () => { await suite.hfTools(client); });
 test('switch_mode and the service operations against the mock servers', async () => { await suite.switchesAndOperations(client); });
 test('reads every resource as Markdown without paths', async () => { await suite.readsEveryResource(client, resources); });

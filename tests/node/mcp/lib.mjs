@@ -4,6 +4,8 @@
 //   GPUMOD_BIN     the gpumod binary
 //   GPUMOD_ROOT    the configuration directory (modes a = shared+alpha, b = shared+beta)
 //   GPUMOD_HF_REPO a GGUF repo the fake hub serves
+// The state database holds three requests of the endpoint (test/alpha, test/beta, test/alpha, the
+// last 30 ms long) and two serve bench runs (alpha at 50 then 60 gen tok/s, beta at 80).
 // plus the sandbox's HOME/XDG_*/GPUMOD_*/HF_* variables, which every gpumod started here inherits.
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
@@ -99,7 +101,8 @@ export const daemonSocket = () => path.join(process.env.XDG_RUNTIME_DIR, 'gpumod
 // The gpumod tools: the predecessor's twelve, then gpumod's own.
 export const PARITY_TOOLS = ['gpu_status', 'list_services', 'list_modes', 'service_info', 'model_info', 'simulate_mode',
   'switch_mode', 'start_service', 'stop_service', 'search_hf_models', 'list_gguf_files', 'generate_preset'];
-export const NEW_TOOLS = ['plan_switch', 'estimate_model', 'service_logs', 'events', 'sleep_service', 'wake_service', 'model_quants'];
+export const NEW_TOOLS = ['plan_switch', 'estimate_model', 'service_logs', 'events', 'sleep_service', 'wake_service', 'model_quants',
+  'requests', 'bench_results'];
 
 export const text = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
 

@@ -15,7 +15,8 @@ export async function listsToolsAndResources(client) {
     assert.equal(typeof t.annotations?.readOnlyHint, 'boolean', `${t.name} readOnlyHint`);
   }
   const by = Object.fromEntries(tools.map((t) => [t.name, t]));
-  for (const n of ['gpu_status', 'list_services', 'list_modes', 'simulate_mode', 'plan_switch', 'events']) {
+  for (const n of ['gpu_status', 'list_services', 'list_modes', 'simulate_mode', 'plan_switch', 'events', 'requests',
+    'bench_results']) {
     assert.equal(by[n].annotations.readOnlyHint, true, `${n} is a read`);
   }
   for (const n of ['switch_mode', 'stop_service', 'sleep_service']) {
@@ -87,6 +88,39 @@ export async function readTools(client) {
 
   const ev = await call(client, 'events', { after: 0 });
   assert.ok(Array.isArray(ev.events));
+}
+
+// The request ring and the bench history the C++ driver stored (lib.mjs says what).
+export async function requestsAndBenchResults(client) {
+  const all = await call(client, 'requests');
+  assert.deepEqual(all.requests.map((r) => r.model), ['test/alpha', 'test/beta', 'test/alpha'], 'oldest first');
+  assert.deepEqual(all.requests.map((r) => r.service), ['alpha', 'beta', 'alpha']);
+  const newestAlpha = await call(client, 'requests', { service_id: 'alpha', limit: 1 });
+  assert.equal(newestAlpha.requests.length, 1);
+  assert.equal(newestAlpha.requests[0].duration_ms, 30, 'the newest of alpha');
+  const beta = await call(client, 'requests', { model: 'test/beta' });
+  assert.deepEqual(beta.requests.map((r) => [r.service, r.status, r.action]), [['beta', 200, 'wake']]);
+  assert.equal((await call(client, 'requests', { model: 'nobody' })).requests.length, 0);
+  const table = await client.callTool({ name: 'requests', arguments: {} });
+  assert.match(text(table), /TTFB ms/);
+  assert.match(text(table), /test\/beta/);
+
+  const runs = await call(client, 'bench_results');
+  assert.deepEqual(runs.runs.map((r) => [r.subject, r.gen_tps]), [['beta', 80], ['alpha', 60], ['alpha', 50]], 'newest first');
+  const alpha = await call(client, 'bench_results', { service_id: 'alpha', limit: 1 });
+  assert.deepEqual(alpha.runs.map((r) => r.gen_tps), [60]);
+  assert.equal(alpha.runs[0].settings, 'prompt=512 gen=128 runs=3 concurrency=1');
+  const history = await client.callTool({ name: 'bench_results', arguments: { service_id: 'beta' } });
+  assert.match(text(history), /GEN tok\/s/);
+  assert.match(text(history), /80\.0/);
+
+  assert.match(await callError(client, 'requests', { limit: 0 }), /limit.*minimum/);
+  assert.match(await callError(client, 'requests', { service_id: '../etc' }), /service id/);
+  assert.match(await callError(client, 'requests', { service_id: 'alpah' }), /no service 'alpah'.*alpha/);
+  assert.match(await callError(client, 'requests', { model: 7 }), /model.*expected a string/);
+  assert.match(await callError(client, 'bench_results', { limit: 'ten' }), /limit.*expected an integer/);
+  assert.match(await callError(client, 'bench_results', { service_id: 'gamma' }), /no service 'gamma'/);
+  assert.match(await callError(client, 'bench_results', { subject: 'alpha' }), /unknown argument/);
 }
 
 export async function hfTools(client) {

@@ -11,6 +11,7 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/daemon_client.hpp"
+#include "gpumod/app/cli/render.hpp"
 #include "gpumod/util/ids.hpp"
 #include "gpumod/util/strings.hpp"
 #include "gpumod/util/table.hpp"
@@ -167,28 +168,6 @@ std::string render_switch_bench(const json& r, bool md) {
   return out;
 }
 
-std::string render_history(const json& h, bool md) {
-  std::vector<std::vector<std::string>> rows;
-  const auto rate = [](const json& v) { return v.is_number() ? number(v.get<double>(), 1) : std::string("-"); };
-  for (const auto& run : h["runs"]) {
-    std::string summary;
-    if (run["kind"] == "switch" && run["report"].is_object()) {
-      for (const auto& d : run["report"]["directions"]) {
-        summary += (summary.empty() ? "" : ", ") + d["direction"].get<std::string>() + " " + ms_text(d["total_ms"]);
-      }
-    }
-    rows.push_back({std::to_string(run["id"].get<std::int64_t>()), when(run["measured_at_ms"].get<std::int64_t>()),
-                    run["kind"].get<std::string>(), run["subject"].get<std::string>(),
-                    run["model"].get<std::string>().empty() ? "-" : run["model"].get<std::string>(),
-                    run["settings"].get<std::string>(), rate(run["gen_tps"]), rate(run["prompt_tps"]),
-                    run["ttft_ms"].is_number() ? rate(run["ttft_ms"]) + " ms" : summary.empty() ? "-" : summary});
-  }
-  if (rows.empty()) return "no bench runs recorded\n";
-  return table({{"ID", true}, {"WHEN"}, {"KIND"}, {"SUBJECT"}, {"MODEL"}, {"SETTINGS"}, {"GEN tok/s", true},
-                {"PROMPT tok/s", true}, {"TTFT / SWITCH"}},
-               rows, md);
-}
-
 void bench(AppContext& ctx, const BenchFlags& f) {
   if (f.json && f.markdown) return ctx.fail({util::ErrorCode::invalid_argument, "--json and --markdown exclude each other"});
   auto client = DaemonClient::connect(ctx, true);
@@ -207,7 +186,7 @@ void bench(AppContext& ctx, const BenchFlags& f) {
     }
     auto r = client->get(path, std::chrono::milliseconds(30000));
     if (!r) return ctx.fail(r.error());
-    ctx.out() << (f.json ? r->dump(2) + "\n" : render_history(*r, f.markdown));
+    ctx.out() << (f.json ? r->dump(2) + "\n" : render_bench_history(*r, f.markdown));
     return;
   }
   if (f.target.empty()) return ctx.fail({util::ErrorCode::invalid_argument, "bench: name a service or model (or use --history, or bench switch A B)"});
@@ -233,6 +212,28 @@ void bench_switch(AppContext& ctx, const BenchFlags& f) {
 }
 
 }  // namespace
+
+std::string render_bench_history(const json& h, bool md) {
+  std::vector<std::vector<std::string>> rows;
+  const auto rate = [](const json& v) { return v.is_number() ? number(v.get<double>(), 1) : std::string("-"); };
+  for (const auto& run : h["runs"]) {
+    std::string summary;
+    if (run["kind"] == "switch" && run["report"].is_object()) {
+      for (const auto& d : run["report"]["directions"]) {
+        summary += (summary.empty() ? "" : ", ") + d["direction"].get<std::string>() + " " + ms_text(d["total_ms"]);
+      }
+    }
+    rows.push_back({std::to_string(run["id"].get<std::int64_t>()), when(run["measured_at_ms"].get<std::int64_t>()),
+                    run["kind"].get<std::string>(), run["subject"].get<std::string>(),
+                    run["model"].get<std::string>().empty() ? "-" : run["model"].get<std::string>(),
+                    run["settings"].get<std::string>(), rate(run["gen_tps"]), rate(run["prompt_tps"]),
+                    run["ttft_ms"].is_number() ? rate(run["ttft_ms"]) + " ms" : summary.empty() ? "-" : summary});
+  }
+  if (rows.empty()) return "no bench runs recorded\n";
+  return table({{"ID", true}, {"WHEN"}, {"KIND"}, {"SUBJECT"}, {"MODEL"}, {"SETTINGS"}, {"GEN tok/s", true},
+                {"PROMPT tok/s", true}, {"TTFT / SWITCH"}},
+               rows, md);
+}
 
 void register_bench_commands(CLI::App& root, AppContext& ctx) {
   auto f = std::make_shared<BenchFlags>();

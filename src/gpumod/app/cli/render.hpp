@@ -22,4 +22,8 @@ nlohmann::json simulation_json(const engine::SimulationOutcome& outcome);
 // The predecessor's bar: one row per service, █ used, ░ free, then "free: N MB".
 std::string visual_bar(const engine::SimulationOutcome& outcome, std::size_t width = 50);
 
+// GET /v1/bench/history's {"runs": [...]} as the table of `gpumod bench --history` (Markdown
+// with `markdown`); defined with the bench command (bench_commands.cpp).
+std::string render_bench_history(const nlohmann::json& history, bool markdown);
+
 }  // namespace gpumod::app

@@ -1,15 +1,19 @@
 // The OpenAI-compatible endpoint's commands:
 //   gpumod serve [--listen HOST:PORT]   the daemon in the foreground with the endpoint on
-//   gpumod requests [-n N] [--json]      the requests it answered (the state database's ring)
+//   gpumod requests [-n N] [--model M] [--service S] [--json]
+//                                        the requests it answered (the state database's ring)
 #include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/daemon/daemon.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/infra/state/state_store.hpp"
-#include "gpumod/util/table.hpp"
+#include "gpumod/util/ids.hpp"
 
 namespace gpumod::app {
 
@@ -20,60 +24,26 @@ namespace {
 struct ServeFlags {
   std::string listen;
   int limit = 50;
+  std::string model;    // requests: only those naming this model
+  std::string service;  // requests: only those routed to this service
   bool json = false;
 };
 
-json to_json(const infra::state::RequestRecord& r) {
-  return json{{"id", r.id},
-              {"ts_ms", r.ts_ms},
-              {"method", r.method},
-              {"path", r.path},
-              {"model", r.model},
-              {"service", r.service_id},
-              {"status", r.status},
-              {"queue_ms", r.queue_ms},
-              {"ttfb_ms", r.ttfb_ms},
-              {"duration_ms", r.duration_ms},
-              {"prompt_tokens", r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr)},
-              {"completion_tokens", r.completion_tokens ? json(*r.completion_tokens) : json(nullptr)},
-              {"action", r.action},
-              {"error", r.error}};
-}
-
-std::string time_of_day(std::int64_t ts_ms) {
-  const std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ts_ms % 1000));
-  return buf;
-}
-
 void requests(AppContext& ctx, const ServeFlags& f) {
+  if (!f.service.empty()) {
+    if (auto st = util::validate_id(f.service, "--service: service id"); !st) return ctx.fail(st.error());
+  }
+  if (f.model.size() > 256 || std::ranges::any_of(f.model, [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return ctx.fail({util::ErrorCode::invalid_argument, "--model: a model name is at most 256 printable characters"});
+  }
   auto store = ctx.state();
   if (!store) return ctx.fail(store.error());
-  auto list = (*store)->list_requests(f.limit);
+  auto list = (*store)->list_requests(f.limit, f.model, f.service);
   if (!list) return ctx.fail(list.error());
-  if (f.json) {
-    json arr = json::array();
-    for (const auto& r : *list) arr.push_back(to_json(r));
-    ctx.out() << json{{"requests", arr}}.dump(2) << "\n";
-    return;
-  }
-  if (list->empty()) {
-    ctx.out() << "no requests recorded yet (the OpenAI endpoint records each one it answers)\n";
-    return;
-  }
-  util::TextTable table({{"TIME (UTC)"}, {"MODEL"}, {"SERVICE"}, {"STATUS", true}, {"QUEUE ms", true},
-                         {"TTFB ms", true}, {"TOTAL ms", true}, {"TOKENS in/out", true}, {"ACTION"}});
-  for (const auto& r : *list) {
-    const auto tok = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
-    table.add_row({time_of_day(r.ts_ms), r.model, r.service_id.empty() ? "-" : r.service_id, std::to_string(r.status),
-                   std::to_string(r.queue_ms), r.ttfb_ms < 0 ? "-" : std::to_string(r.ttfb_ms),
-                   std::to_string(r.duration_ms), tok(r.prompt_tokens) + "/" + tok(r.completion_tokens),
-                   r.action.empty() ? "-" : r.action});
-  }
-  ctx.out() << table.render();
+  json arr = json::array();
+  for (const auto& r : *list) arr.push_back(to_json(r));
+  const json doc{{"requests", arr}};
+  ctx.out() << (f.json ? doc.dump(2) + "\n" : render_requests(doc));
 }
 
 }  // namespace
@@ -96,6 +66,8 @@ void register_serve_commands(CLI::App& root, AppContext& ctx) {
     auto f = std::make_shared<ServeFlags>();
     auto* sub = root.add_subcommand("requests", "The requests the OpenAI-compatible endpoint answered");
     sub->add_option("-n,--limit", f->limit, "How many of the newest (default 50)")->check(CLI::Range(1, 1000000));
+    sub->add_option("--model", f->model, "Only requests for this model (as the client named it)");
+    sub->add_option("--service", f->service, "Only requests routed to this service");
     sub->add_flag("--json", f->json, "JSON");
     sub->callback([&ctx, f] { ctx.set_action([&ctx, f] { requests(ctx, *f); }); });
   }

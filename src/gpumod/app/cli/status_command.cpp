@@ -6,6 +6,7 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/cli/daemon_client.hpp"
+#include "gpumod/app/daemon/bench_routes.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/app/cli/render.hpp"
 #include "gpumod/core/router_mates.hpp"
@@ -19,8 +20,9 @@ using nlohmann::json;
 namespace {
 
 // Without a daemon: the same document as the daemon's /v1/status (docs/schemas/status.schema.json),
-// from what is stored: each service's last recorded state, pid and learned memory; nothing is
-// observed, so measured_mib is null, models is empty and external_mib is null.
+// from what is stored: each service's last recorded state, pid and learned memory, and its last
+// measured throughput (gpumod bench); nothing is observed, so measured_mib is null, models is
+// empty and external_mib is null.
 void run_status(AppContext& ctx, bool as_json) {
   // A running daemon knows the live state: ask it (without reading the configuration here).
   auto client = DaemonClient::connect(ctx, false);
@@ -79,6 +81,7 @@ void run_status(AppContext& ctx, bool as_json) {
   // The same fields as the daemon's answer (one schema): no daemon runs, so nothing is busy or
   // recovering; a switch a killed daemon left unfinished is resumed when the next one starts.
   out["mode_modified"] = *current ? core::mode_modifications(**cfg, **current, now) : std::vector<std::string>{};
+  add_last_bench(out, **store);
   out["busy"] = "";
   out["recovering"] = false;
   out["switch_in_progress"] = nullptr;

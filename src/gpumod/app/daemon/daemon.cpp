@@ -155,6 +155,9 @@ struct Api {
     svr.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
       reply(res, list_events(req));
     });
+    svr.Get("/v1/requests", [this](const httplib::Request& req, httplib::Response& res) {
+      reply(res, list_requests(req));
+    });
     svr.Post("/v1/shutdown", [this](const httplib::Request& req, httplib::Response& res) {
       auto body = parse_body(req);
       if (!body) return reply(res, std::unexpected(body.error()));
@@ -224,6 +227,23 @@ struct Api {
     auto r = engine.switch_mode(id, opts);
     if (!r) return std::unexpected(r.error());
     return to_json(*r);
+  }
+
+  // The endpoint's request ring, newest `limit` oldest first, filtered by model and service.
+  util::Result<json> list_requests(const httplib::Request& req) {
+    auto limit = query_int(req, "limit", 50, 1, 100000);
+    if (!limit) return std::unexpected(limit.error());
+    const std::string model = req.has_param("model") ? req.get_param_value("model") : "";
+    const std::string service = req.has_param("service") ? req.get_param_value("service") : "";
+    if (!service.empty()) {
+      if (auto st = util::validate_id(service, "service id"); !st) return std::unexpected(st.error());
+    }
+    if (model.size() > 256) return util::fail(util::ErrorCode::invalid_argument, "model: at most 256 characters");
+    auto list = store.list_requests(static_cast<int>(*limit), model, service);
+    if (!list) return std::unexpected(list.error());
+    json arr = json::array();
+    for (const auto& r : *list) arr.push_back(to_json(r));
+    return json{{"requests", arr}};
   }
 
   util::Result<json> list_events(const httplib::Request& req) {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "gpumod/app/cli/render.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
 #include "gpumod/util/table.hpp"
 
@@ -174,18 +176,26 @@ std::string render_status(const json& st) {
            st["config_problem"].get<std::string>() + "\n";
   }
   out += "\n";
-  util::TextTable t({{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"PID", true},
-                     {"CONFIGURED MiB", true}, {"MEASURED MiB", true}, {"LEARNED MiB", true}});
+  // The last measured generation rate (gpumod bench) is a column once any service has one.
+  const bool benched = std::ranges::any_of(st["services"], [](const json& s) {
+    return s.contains("bench") && s["bench"].is_object();
+  });
+  std::vector<util::TextTable::Column> columns{{"SERVICE"}, {"DRIVER"}, {"PORT", true}, {"STATE"}, {"PID", true},
+                                               {"CONFIGURED MiB", true}, {"MEASURED MiB", true}, {"LEARNED MiB", true}};
+  if (benched) columns.push_back({"GEN TOK/S", true});
+  util::TextTable t(columns);
   for (const auto& s : st["services"]) {
     std::string state = s["state"].get<std::string>();
     std::string reason = s["reason"].get<std::string>();
     reason = reason.substr(0, reason.find('\n'));
     if (reason.size() > 60) reason = reason.substr(0, 57) + "...";
     if (!reason.empty()) state += " (" + reason + ")";
-    t.add_row({s["id"].get<std::string>(), s["driver"].get<std::string>(),
-               s["port"].is_number() ? std::to_string(s["port"].get<int>()) : "-", state,
-               s["pid"].get<int>() ? std::to_string(s["pid"].get<int>()) : "-", fmt_mib(s["configured_mib"]),
-               fmt_mib(s["measured_mib"]), fmt_mib(s["learned_mib"])});
+    std::vector<std::string> row{s["id"].get<std::string>(), s["driver"].get<std::string>(),
+                                 s["port"].is_number() ? std::to_string(s["port"].get<int>()) : "-", state,
+                                 s["pid"].get<int>() ? std::to_string(s["pid"].get<int>()) : "-",
+                                 fmt_mib(s["configured_mib"]), fmt_mib(s["measured_mib"]), fmt_mib(s["learned_mib"])};
+    if (benched) row.push_back(s.contains("bench") && s["bench"].is_object() ? fmt_rate(s["bench"]["gen_tps"]) : "-");
+    t.add_row(row);
   }
   out += t.render();
   // The last measured throughput (gpumod bench), for services that have one.
@@ -267,6 +277,47 @@ std::string render_switch(const json& sw) {
   }
   out += sw["message"].get<std::string>() + "\n";
   return out;
+}
+
+json to_json(const infra::state::RequestRecord& r) {
+  return json{{"id", r.id},
+              {"ts_ms", r.ts_ms},
+              {"method", r.method},
+              {"path", r.path},
+              {"model", r.model},
+              {"service", r.service_id},
+              {"status", r.status},
+              {"queue_ms", r.queue_ms},
+              {"ttfb_ms", r.ttfb_ms},
+              {"duration_ms", r.duration_ms},
+              {"prompt_tokens", r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr)},
+              {"completion_tokens", r.completion_tokens ? json(*r.completion_tokens) : json(nullptr)},
+              {"action", r.action},
+              {"error", r.error}};
+}
+
+std::string render_requests(const json& list) {
+  if (list["requests"].empty()) return "no requests recorded yet (the OpenAI endpoint records each one it answers)\n";
+  const auto time_of_day = [](std::int64_t ts_ms) {
+    const std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ts_ms % 1000));
+    return std::string(buf);
+  };
+  const auto tok = [](const json& v) { return v.is_number() ? std::to_string(v.get<std::int64_t>()) : std::string("-"); };
+  util::TextTable table({{"TIME (UTC)"}, {"MODEL"}, {"SERVICE"}, {"STATUS", true}, {"QUEUE ms", true},
+                         {"TTFB ms", true}, {"TOTAL ms", true}, {"TOKENS in/out", true}, {"ACTION"}});
+  for (const auto& r : list["requests"]) {
+    const std::string service = r["service"].get<std::string>(), action = r["action"].get<std::string>();
+    const auto ttfb = r["ttfb_ms"].get<std::int64_t>();
+    table.add_row({time_of_day(r["ts_ms"].get<std::int64_t>()), r["model"].get<std::string>(), service.empty() ? "-" : service,
+                   std::to_string(r["status"].get<int>()), std::to_string(r["queue_ms"].get<std::int64_t>()),
+                   ttfb < 0 ? "-" : std::to_string(ttfb), std::to_string(r["duration_ms"].get<std::int64_t>()),
+                   tok(r["prompt_tokens"]) + "/" + tok(r["completion_tokens"]), action.empty() ? "-" : action});
+  }
+  return table.render();
 }
 
 }  // namespace gpumod::app

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "gpumod/app/cli/render.hpp"
 #include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/infra/hf/validate.hpp"
 #include "gpumod/util/ids.hpp"
@@ -149,6 +150,43 @@ util::Result<ToolOutput> events(Backend& b, const json& args) {
             e["message"].get<std::string>() + "\n";
   }
   return ToolOutput{*r, text.empty() ? "(no events)\n" : text};
+}
+
+// A configured service's id (not_found, with the nearest ids, for another).
+util::Status known_service(Backend& b, const std::string& id) {
+  auto list = b.command({"service", "list"});
+  if (!list) return std::unexpected(list.error());
+  std::vector<std::string> ids;
+  for (const auto& s : (*list)["services"]) {
+    if (s["id"] == id) return {};
+    ids.push_back(s["id"]);
+  }
+  return util::fail(util::ErrorCode::not_found, "no service '" + id + "'" + util::did_you_mean(id, ids));
+}
+
+util::Result<ToolOutput> requests(Backend& b, const json& args) {
+  std::string path = "/v1/requests?limit=" + std::to_string(args.value("limit", 50));
+  if (args.contains("service_id")) {
+    if (auto st = valid_id(args, "service_id", "service id"); !st) return std::unexpected(st.error());
+    if (auto st = known_service(b, args["service_id"].get<std::string>()); !st) return std::unexpected(st.error());
+    path += "&service=" + args["service_id"].get<std::string>();
+  }
+  if (args.contains("model")) path += "&model=" + infra::hf::url_encode_query(args["model"].get<std::string>());
+  auto r = b.get(path, k_read_timeout);
+  if (!r) return std::unexpected(r.error());
+  return ToolOutput{*r, render_requests(*r)};
+}
+
+util::Result<ToolOutput> bench_results(Backend& b, const json& args) {
+  std::string path = "/v1/bench/history?limit=" + std::to_string(args.value("limit", 20));
+  if (args.contains("service_id")) {
+    if (auto st = valid_id(args, "service_id", "service id"); !st) return std::unexpected(st.error());
+    if (auto st = known_service(b, args["service_id"].get<std::string>()); !st) return std::unexpected(st.error());
+    path += "&subject=" + args["service_id"].get<std::string>();
+  }
+  auto r = b.get(path, k_read_timeout);
+  if (!r) return std::unexpected(r.error());
+  return ToolOutput{*r, render_bench_history(*r, false)};
 }
 
 util::Result<std::string> repo_of(const json& args, const char* key = "repo_id") {
@@ -356,6 +394,38 @@ std::vector<Tool> build() {
        obj({{"after", integer("Only events after this id (default 0)", 0, std::numeric_limits<std::int32_t>::max())},
             {"limit", integer("At most this many (default 200)", 1, 10000)}}),
        out({{"events", {{"type", "array"}}}}, {"events"}), true, false, true, events});
+  add({"requests", "Recent requests",
+       "The newest requests the OpenAI-compatible endpoint answered (oldest first): model, service, status, time "
+       "queued for a load, to the first byte and in total, tokens, and what was done for it (serve, wake, start, "
+       "switch_mode, evict).",
+       obj({{"model", {{"type", "string"}, {"description", "Only requests for this model, as the client named it"},
+                       {"minLength", 1}, {"maxLength", 256}}},
+            {"service_id", id_arg("Only requests routed to this service")},
+            {"limit", integer("At most this many, the newest (default 50)", 1, 10000)}}),
+       out({{"requests", {{"type", "array"},
+                          {"items", out({{"id", {{"type", "integer"}}}, {"ts_ms", {{"type", "integer"}}},
+                                         {"model", {{"type", "string"}}}, {"service", {{"type", "string"}}},
+                                         {"status", {{"type", "integer"}}}, {"queue_ms", {{"type", "integer"}}},
+                                         {"ttfb_ms", {{"type", "integer"}}}, {"duration_ms", {{"type", "integer"}}},
+                                         {"action", {{"type", "string"}}}, {"error", {{"type", "string"}}}},
+                                        {"id", "ts_ms", "model", "service", "status", "duration_ms", "action"})}}}},
+           {"requests"}),
+       true, false, true, requests});
+  add({"bench_results", "Bench results",
+       "Past `gpumod bench` runs, newest first: per serve run the medians of generation and prompt tok/s and TTFT with "
+       "the settings and GPU, per switch run its directions; each with its full report.",
+       obj({{"service_id", id_arg("Only runs of this service")},
+            {"limit", integer("At most this many, the newest (default 20)", 1, 1000)}}),
+       out({{"runs", {{"type", "array"},
+                      {"items", out({{"id", {{"type", "integer"}}}, {"kind", {{"type", "string"}}},
+                                     {"subject", {{"type", "string"}}}, {"model", {{"type", "string"}}},
+                                     {"settings", {{"type", "string"}}}, {"measured_at_ms", {{"type", "integer"}}},
+                                     {"gen_tps", {{"type", {"number", "null"}}}},
+                                     {"prompt_tps", {{"type", {"number", "null"}}}},
+                                     {"ttft_ms", {{"type", {"number", "null"}}}}},
+                                    {"id", "kind", "subject", "settings", "measured_at_ms"})}}}},
+           {"runs"}),
+       true, false, true, bench_results});
   add({"search_hf_models", "Search Hugging Face",
        "Search Hugging Face for GGUF repos and the best quant of each that fits the GPU (by file size).",
        obj({{"query", {{"type", "string"}, {"description", "Search text"}, {"maxLength", 200}}},

@@ -513,6 +513,20 @@ struct StateStore::Impl {
     return r;
   }
 
+  // Keeps the newest StateStore::step_timings_kept durations of a step (service, action, GPU):
+  // only the latest are ever read (expected_step), and every switch adds some.
+  util::Status trim_step_timings(const StepTiming& t) const {
+    auto s = prepare(
+        "DELETE FROM step_timings WHERE service_id = ?1 AND action = ?2 AND gpu_uuid = ?3 AND id NOT IN "
+        "(SELECT id FROM step_timings WHERE service_id = ?1 AND action = ?2 AND gpu_uuid = ?3 "
+        "ORDER BY measured_at_ms DESC, id DESC LIMIT ?4)",
+        fmt::format("trimming the measured durations of {} {}", t.action, t.service_id));
+    if (!s) return std::unexpected(s.error());
+    s->bind(1, t.service_id).bind(2, t.action).bind(3, t.gpu_uuid)
+        .bind(4, static_cast<std::int64_t>(StateStore::step_timings_kept));
+    return s->run();
+  }
+
   util::Result<int> schema_version() const {
     auto s = prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
                      "reading the schema version");
@@ -1708,6 +1722,7 @@ util::Result<std::int64_t> StateStore::add_bench_run(const BenchRun& run, const 
       ins->bind(1, id).bind(2, t.service_id).bind(3, t.action).bind(4, t.elapsed_ms).bind(5, t.gpu_uuid)
           .bind(6, t.measured_at_ms != 0 ? t.measured_at_ms : at);
       if (auto r = ins->run(); !r) return std::unexpected(r.error());
+      if (auto r = im.trim_step_timings(t); !r) return std::unexpected(r.error());
     }
     return id;
   });
@@ -1746,39 +1761,56 @@ util::Result<std::vector<BenchRun>> StateStore::list_bench_runs(std::string_view
 util::Result<std::int64_t> StateStore::add_step_timing(const StepTiming& t) {
   if (auto c = check_timing(t); !c) return std::unexpected(c.error());
   GPUMOD_STATE_LOCK();
-  auto s = im.prepare(
-      "INSERT INTO step_timings(bench_run_id, service_id, action, elapsed_ms, gpu_uuid, measured_at_ms) "
-      "VALUES (NULL, ?1, ?2, ?3, ?4, ?5)",
-      fmt::format("recording how long {} of '{}' took", t.action, t.service_id));
-  if (!s) return std::unexpected(s.error());
-  s->bind(1, t.service_id).bind(2, t.action).bind(3, t.elapsed_ms).bind(4, t.gpu_uuid)
-      .bind(5, t.measured_at_ms != 0 ? t.measured_at_ms : im.now());
-  if (auto r = s->run(); !r) return std::unexpected(r.error());
-  return sqlite3_last_insert_rowid(im.db);
+  return im.write_txn(fmt::format("recording how long {} of '{}' took", t.action, t.service_id),
+                      [&]() -> util::Result<std::int64_t> {
+    auto s = im.prepare(
+        "INSERT INTO step_timings(bench_run_id, service_id, action, elapsed_ms, gpu_uuid, measured_at_ms) "
+        "VALUES (NULL, ?1, ?2, ?3, ?4, ?5)",
+        fmt::format("recording how long {} of '{}' took", t.action, t.service_id));
+    if (!s) return std::unexpected(s.error());
+    s->bind(1, t.service_id).bind(2, t.action).bind(3, t.elapsed_ms).bind(4, t.gpu_uuid)
+        .bind(5, t.measured_at_ms != 0 ? t.measured_at_ms : im.now());
+    if (auto r = s->run(); !r) return std::unexpected(r.error());
+    const std::int64_t id = sqlite3_last_insert_rowid(im.db);
+    if (auto r = im.trim_step_timings(t); !r) return std::unexpected(r.error());
+    return id;
+  });
 }
 
 util::Result<std::optional<std::int64_t>> StateStore::expected_step_ms(std::string_view service_id,
                                                                        std::string_view action,
                                                                        std::string_view gpu_uuid,
                                                                        int window) const {
+  auto e = expected_step(service_id, action, gpu_uuid, window);
+  if (!e) return std::unexpected(e.error());
+  if (!*e) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>((*e)->elapsed_ms);
+}
+
+util::Result<std::optional<ExpectedStep>> StateStore::expected_step(std::string_view service_id,
+                                                                     std::string_view action,
+                                                                     std::string_view gpu_uuid, int window) const {
   GPUMOD_STATE_LOCK();
   auto s = im.prepare(
-      "SELECT elapsed_ms FROM step_timings WHERE service_id = ?1 AND action = ?2 AND (?3 = '' OR gpu_uuid = ?3) "
-      "ORDER BY measured_at_ms DESC, id DESC LIMIT ?4",
+      "SELECT elapsed_ms, measured_at_ms FROM step_timings WHERE service_id = ?1 AND action = ?2 "
+      "AND (?3 = '' OR gpu_uuid = ?3) ORDER BY measured_at_ms DESC, id DESC LIMIT ?4",
       fmt::format("reading measured durations of {} {}", action, service_id));
   if (!s) return std::unexpected(s.error());
   s->bind(1, service_id).bind(2, action).bind(3, gpu_uuid).bind(4, std::max(window, 1));
   std::vector<std::int64_t> values;
+  std::int64_t newest_at_ms = 0;
   for (;;) {
     auto r = s->step();
     if (!r) return std::unexpected(r.error());
     if (!*r) break;
     values.push_back(s->i64(0));
+    newest_at_ms = std::max(newest_at_ms, s->i64(1));
   }
-  if (values.empty()) return std::optional<std::int64_t>{};
+  if (values.empty()) return std::optional<ExpectedStep>{};
   std::ranges::sort(values);
   const std::size_t n = values.size();
-  return std::optional<std::int64_t>(n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2);
+  return std::optional<ExpectedStep>(
+      ExpectedStep{n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2, newest_at_ms});
 }
 
 // ---- requests (the endpoint's ring) ----
@@ -1809,15 +1841,17 @@ util::Status StateStore::record_requests(const std::vector<RequestRecord>& reque
   });
 }
 
-util::Result<std::vector<RequestRecord>> StateStore::list_requests(int limit) const {
+util::Result<std::vector<RequestRecord>> StateStore::list_requests(int limit, std::string_view model,
+                                                                   std::string_view service_id) const {
   GPUMOD_STATE_LOCK();
   auto s = im.prepare(
       "SELECT id, ts_ms, method, path, model, service_id, status, queue_ms, ttfb_ms, duration_ms, "
       "prompt_tokens, completion_tokens, action, error FROM "
-      "(SELECT * FROM requests ORDER BY id DESC LIMIT ?1) ORDER BY id",
+      "(SELECT * FROM requests WHERE (?2 = '' OR model = ?2) AND (?3 = '' OR service_id = ?3) "
+      "ORDER BY id DESC LIMIT ?1) ORDER BY id",
       "listing requests");
   if (!s) return std::unexpected(s.error());
-  s->bind(1, std::max(limit, 0));
+  s->bind(1, std::max(limit, 0)).bind(2, model).bind(3, service_id);
   std::vector<RequestRecord> out;
   for (;;) {
     auto r = s->step();

@@ -175,6 +175,13 @@ struct StepTiming {
   std::int64_t measured_at_ms = 0;  // 0: the store's clock
 };
 
+// A duration as the store expects it next (StateStore::expected_step): the median of the latest
+// measurements, and when the newest of them was measured (Unix ms, the store's clock).
+struct ExpectedStep {
+  std::int64_t elapsed_ms = 0;
+  std::int64_t newest_at_ms = 0;
+};
+
 // One `gpumod bench` run: its subject (a service id, or "A->B" for a switch between modes), the
 // model and settings it ran with, the GPU, the medians that `status` shows, and the whole result.
 struct BenchRun {
@@ -311,7 +318,10 @@ class StateStore {
   // Newest first; an empty subject lists every run.
   util::Result<std::vector<BenchRun>> list_bench_runs(std::string_view subject = {}, int limit = 50) const;
   // A step duration measured outside a bench run (a real switch or service command).
+  // Durations are bounded: a step (service, action, GPU) keeps its newest step_timings_kept,
+  // older ones are deleted in the same transaction (here and in add_bench_run).
   util::Result<std::int64_t> add_step_timing(const StepTiming& timing);
+  static constexpr int step_timings_kept = 50;
   // The expected duration of `action` ("start", "wake", ...) for a service: the median of its
   // last `window` measurements (on that GPU when gpu_uuid is not empty); nullopt when never
   // measured. This is the cost on-demand choices and eviction order should use.
@@ -319,6 +329,10 @@ class StateStore {
                                                              std::string_view action,
                                                              std::string_view gpu_uuid = {},
                                                              int window = 5) const;
+  // The same with when the newest of those measurements was made (for choosing between it and a
+  // measurement the daemon made itself).
+  util::Result<std::optional<ExpectedStep>> expected_step(std::string_view service_id, std::string_view action,
+                                                          std::string_view gpu_uuid = {}, int window = 5) const;
 
   // Append-only event log.
   util::Result<std::int64_t> append_event(const Event& event);
@@ -348,8 +362,10 @@ class StateStore {
 
   // Appends requests in one transaction and keeps only the newest `keep_rows` (a ring).
   util::Status record_requests(const std::vector<RequestRecord>& requests, int keep_rows);
-  // The newest `limit` requests, oldest first.
-  util::Result<std::vector<RequestRecord>> list_requests(int limit) const;
+  // The newest `limit` requests, oldest first; only those naming `model` (as the client named
+  // it) and routed to `service_id` where those are not empty.
+  util::Result<std::vector<RequestRecord>> list_requests(int limit, std::string_view model = {},
+                                                         std::string_view service_id = {}) const;
 
  private:
   struct Impl;

@@ -34,6 +34,18 @@ class FakeBackend final : public Backend {
                                              {"port", 8000}, {"configured_mib", 3000}, {"measured_mib", nullptr}, {"learned_mib", nullptr}, {"models", json::array()}}})}};
     }
     if (path.starts_with("/v1/events")) return json{{"events", json::array()}};
+    if (path.starts_with("/v1/requests")) {
+      return json{{"requests", json::array({{{"id", 1}, {"ts_ms", 1000}, {"method", "POST"}, {"path", "/v1/chat/completions"},
+                                             {"model", "test/alpha"}, {"service", "alpha"}, {"status", 200}, {"queue_ms", 0},
+                                             {"ttfb_ms", 5}, {"duration_ms", 9}, {"prompt_tokens", 3}, {"completion_tokens", nullptr},
+                                             {"action", "serve"}, {"error", ""}}})}};
+    }
+    if (path.starts_with("/v1/bench/history")) {
+      return json{{"runs", json::array({{{"id", 1}, {"kind", "serve"}, {"subject", "alpha"}, {"model", "m"},
+                                         {"settings", "prompt=512 gen=128 runs=3 concurrency=1"}, {"gpu_uuid", "GPU-1"},
+                                         {"measured_at_ms", 1000}, {"prompt_tps", 400.0}, {"gen_tps", 42.0}, {"ttft_ms", 30.0},
+                                         {"report", nullptr}}})}};
+    }
     if (path.starts_with("/v1/services/alpha/logs")) return json{{"path", "/var/log/x"}, {"lines", {"one", "two"}}};
     return util::fail(util::ErrorCode::not_found, "no route " + path);
   }
@@ -139,7 +151,8 @@ TEST_F(McpServerTest, ToolsListHasSchemasAndAnnotations) {
   for (const auto& t : r["result"]["tools"]) by[t["name"]] = t;
   for (const char* n : {"gpu_status", "list_services", "list_modes", "service_info", "model_info", "simulate_mode", "switch_mode",
                         "start_service", "stop_service", "search_hf_models", "list_gguf_files", "generate_preset", "plan_switch",
-                        "estimate_model", "service_logs", "events", "sleep_service", "wake_service", "model_quants"}) {
+                        "estimate_model", "service_logs", "events", "sleep_service", "wake_service", "model_quants",
+                        "requests", "bench_results"}) {
     ASSERT_TRUE(by.contains(n)) << n;
     EXPECT_EQ(by[n]["inputSchema"]["type"], "object") << n;
     EXPECT_EQ(by[n]["outputSchema"]["type"], "object") << n;
@@ -148,6 +161,31 @@ TEST_F(McpServerTest, ToolsListHasSchemasAndAnnotations) {
   EXPECT_TRUE(by["switch_mode"]["annotations"]["destructiveHint"].get<bool>());
   EXPECT_TRUE(by["sleep_service"]["annotations"]["destructiveHint"].get<bool>());
   EXPECT_FALSE(by["start_service"]["annotations"]["destructiveHint"].get<bool>());
+  for (const char* n : {"requests", "bench_results"}) {
+    EXPECT_TRUE(by[n]["annotations"]["readOnlyHint"].get<bool>()) << n;
+    EXPECT_FALSE(by[n]["annotations"]["destructiveHint"].get<bool>()) << n;
+  }
+}
+
+TEST_F(McpServerTest, RequestsAndBenchResultsAskTheDaemonWithTheirFilters) {
+  auto r = call("tools/call", {{"name", "requests"}, {"arguments", {{"model", "a b/c&d"}, {"service_id", "alpha"}, {"limit", 3}}}});
+  ASSERT_FALSE(r["result"]["isError"].get<bool>()) << r.dump();
+  EXPECT_EQ(backend.calls.back(), "GET /v1/requests?limit=3&service=alpha&model=a%20b%2Fc%26d");
+  EXPECT_EQ(r["result"]["structuredContent"]["requests"][0]["model"], "test/alpha");
+  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("test/alpha"), std::string::npos);
+  r = call("tools/call", {{"name", "bench_results"}, {"arguments", {{"service_id", "alpha"}}}});
+  ASSERT_FALSE(r["result"]["isError"].get<bool>()) << r.dump();
+  EXPECT_EQ(backend.calls.back(), "GET /v1/bench/history?limit=20&subject=alpha");
+  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("42.0"), std::string::npos);
+  // An unknown service: a clear error, and the daemon is not asked.
+  const auto before = backend.calls.size();
+  r = call("tools/call", {{"name", "bench_results"}, {"arguments", {{"service_id", "alpah"}}}});
+  EXPECT_TRUE(r["result"]["isError"].get<bool>());
+  EXPECT_NE(r["result"]["content"][0]["text"].get<std::string>().find("no service 'alpah' (did you mean 'alpha'?)"),
+            std::string::npos) << r.dump();
+  EXPECT_EQ(backend.calls.size(), before + 1) << "only the service list";
+  r = call("tools/call", {{"name", "requests"}, {"arguments", {{"limit", 0}}}});
+  EXPECT_TRUE(r["result"]["isError"].get<bool>());
 }
 
 TEST_F(McpServerTest, ToolCallsGoToTheDaemonAndReturnStructuredContent) {

@@ -2,6 +2,8 @@
 // all, listed newest first, and the median of the latest durations as the expected cost.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include "gpumod/infra/state/state_store.hpp"
 #include "support/temp_dir.hpp"
 
@@ -25,6 +27,21 @@ class BenchStoreTest : public ::testing::Test {
     r.gen_tps = gen_tps;
     r.result_json = "{}";
     return r;
+  }
+  // Rows of step_timings matching `where` (read through a second connection).
+  std::int64_t timing_rows(const std::string& where) const {
+    sqlite3* db = nullptr;
+    std::int64_t n = -1;
+    if (sqlite3_open_v2((dir.path() / "gpumod.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* st = nullptr;
+      const std::string sql = "SELECT COUNT(*) FROM step_timings WHERE " + where;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+      }
+      sqlite3_finalize(st);
+    }
+    sqlite3_close_v2(db);
+    return n;
   }
   test_support::TempDir dir;
   std::int64_t clock_ms = 1000;
@@ -88,6 +105,29 @@ TEST_F(BenchStoreTest, BadInputStoresNothing) {
   EXPECT_TRUE(store->list_bench_runs()->empty());
   EXPECT_FALSE(store->expected_step_ms("svc", "start")->has_value()) << "the valid timing of the refused run is not kept";
   EXPECT_FALSE(store->add_step_timing({"", "start", 1, "", 0}));
+}
+
+TEST_F(BenchStoreTest, StepTimingsKeepTheNewestOfEachStep) {
+  const int kept = StateStore::step_timings_kept;
+  // More than kept starts of svc on GPU-1 (elapsed = their order), outside and inside bench runs.
+  for (int i = 0; i < kept + 10; ++i) ASSERT_TRUE(store->add_step_timing({"svc", "start", i, "GPU-1", 0}));
+  ASSERT_TRUE(store->add_bench_run(run("svc", 1.0), {{"svc", "start", kept + 10, "GPU-1", 0}}));
+  ASSERT_TRUE(store->add_step_timing({"svc", "start", 7, "GPU-2", 0}));
+  ASSERT_TRUE(store->add_step_timing({"svc", "wake", 9, "GPU-1", 0}));
+  ASSERT_TRUE(store->add_step_timing({"other", "start", 3, "GPU-1", 0}));
+  EXPECT_EQ(timing_rows("service_id = 'svc' AND action = 'start' AND gpu_uuid = 'GPU-1'"), kept);
+  EXPECT_EQ(timing_rows("elapsed_ms < 11 AND service_id = 'svc' AND gpu_uuid = 'GPU-1' AND action = 'start'"), 0)
+      << "the oldest went";
+  // Other steps keep theirs.
+  EXPECT_EQ(timing_rows("gpu_uuid = 'GPU-2'"), 1);
+  EXPECT_EQ(timing_rows("action = 'wake'"), 1);
+  EXPECT_EQ(timing_rows("service_id = 'other'"), 1);
+  // The expectation reads the newest, as before.
+  EXPECT_EQ(**store->expected_step_ms("svc", "start", "GPU-1"), kept + 8);
+  auto e = store->expected_step("svc", "start", "GPU-1");
+  ASSERT_TRUE(e && *e);
+  EXPECT_EQ((*e)->elapsed_ms, kept + 8);
+  EXPECT_EQ((*e)->newest_at_ms, clock_ms - 3) << "when the newest of them was measured (the bench run)";
 }
 
 }  // namespace

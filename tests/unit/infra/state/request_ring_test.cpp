@@ -45,5 +45,30 @@ TEST(RequestRing, KeepsTheNewestRowsOldestFirst) {
   EXPECT_EQ(newest->front().model, "m7");
 }
 
+TEST(RequestRing, FiltersByModelAndServiceBeforeTheLimit) {
+  test_support::TempDir dir;
+  auto store = StateStore::open(dir.path() / "gpumod.db");
+  ASSERT_TRUE(store) << store.error().message;
+  std::vector<RequestRecord> batch;
+  for (int i = 1; i <= 6; ++i) {
+    auto r = req(i);
+    r.model = i % 2 ? "odd" : "even";
+    r.service_id = i <= 3 ? "low" : "high";
+    batch.push_back(r);
+  }
+  ASSERT_TRUE(store->record_requests(batch, 100));
+  auto odd = store->list_requests(2, "odd");
+  ASSERT_TRUE(odd);
+  ASSERT_EQ(odd->size(), 2u) << "the newest two of the odd ones, not of all";
+  EXPECT_EQ(odd->front().duration_ms, 9);
+  EXPECT_EQ(odd->back().duration_ms, 15);
+  auto low_even = store->list_requests(100, "even", "low");
+  ASSERT_TRUE(low_even);
+  ASSERT_EQ(low_even->size(), 1u);
+  EXPECT_EQ(low_even->front().duration_ms, 6);
+  EXPECT_EQ(store->list_requests(100, "", "high")->size(), 3u);
+  EXPECT_TRUE(store->list_requests(100, "nobody")->empty());
+}
+
 }  // namespace
 }  // namespace gpumod::infra::state
