@@ -8,6 +8,7 @@
 #include "gpumod/app/cli/app_context.hpp"
 #include "gpumod/app/cli/commands.hpp"
 #include "gpumod/app/daemon/daemon.hpp"
+#include "gpumod/app/daemon/json_codec.hpp"
 #include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/table.hpp"
 
@@ -22,23 +23,6 @@ struct ServeFlags {
   int limit = 50;
   bool json = false;
 };
-
-json to_json(const infra::state::RequestRecord& r) {
-  return json{{"id", r.id},
-              {"ts_ms", r.ts_ms},
-              {"method", r.method},
-              {"path", r.path},
-              {"model", r.model},
-              {"service", r.service_id},
-              {"status", r.status},
-              {"queue_ms", r.queue_ms},
-              {"ttfb_ms", r.ttfb_ms},
-              {"duration_ms", r.duration_ms},
-              {"prompt_tokens", r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr)},
-              {"completion_tokens", r.completion_tokens ? json(*r.completion_tokens) : json(nullptr)},
-              {"action", r.action},
-              {"error", r.error}};
-}
 
 std::string time_of_day(std::int64_t ts_ms) {
   const std::time_t t = static_cast<std::time_t>(ts_ms / 1000);

@@ -31,6 +31,7 @@
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/engine/metrics.hpp"
 #include "gpumod/engine/observer_list.hpp"
+#include "gpumod/engine/request_metrics.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/config/watch.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
@@ -111,6 +112,7 @@ struct Api {
     return config_fingerprint;
   }
   json environment = json::object();        // server binaries and simulated GPU (environment.hpp)
+  std::string endpoint;  // HOST:PORT of the OpenAI-compatible endpoint; "" when it does not listen
 
   // Never waits for the command lock or the recovery (#19 F5/F7).
   void add_liveness(json& j) {
@@ -154,6 +156,9 @@ struct Api {
     });
     svr.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
       reply(res, list_events(req));
+    });
+    svr.Get("/v1/requests", [this](const httplib::Request& req, httplib::Response& res) {
+      reply(res, list_requests(req));
     });
     svr.Post("/v1/shutdown", [this](const httplib::Request& req, httplib::Response& res) {
       auto body = parse_body(req);
@@ -202,8 +207,8 @@ struct Api {
 
   util::Result<json> logs(const std::string& id, const httplib::Request& req) {
     if (auto st = util::validate_id(id, "service id"); !st) return std::unexpected(st.error());
-    if (!engine.config().find_service(id)) {
-      const auto ids = engine.config().service_ids();
+    if (const auto config = engine.config(); !config->find_service(id)) {
+      const auto ids = config->service_ids();
       return util::fail(util::ErrorCode::not_found, "no service '" + id + "'" + util::did_you_mean(id, ids));
     }
     auto n = query_int(req, "n", 50, 1, 100000);
@@ -224,6 +229,17 @@ struct Api {
     auto r = engine.switch_mode(id, opts);
     if (!r) return std::unexpected(r.error());
     return to_json(*r);
+  }
+
+  // The last requests the OpenAI-compatible endpoint answered (oldest first), and its address.
+  util::Result<json> list_requests(const httplib::Request& req) {
+    auto limit = query_int(req, "limit", 20, 1, 1000);
+    if (!limit) return std::unexpected(limit.error());
+    auto list = store.list_requests(static_cast<int>(*limit));
+    if (!list) return std::unexpected(list.error());
+    json arr = json::array();
+    for (const auto& r : *list) arr.push_back(to_json(r));
+    return json{{"endpoint", endpoint.empty() ? json(nullptr) : json(endpoint)}, {"requests", arr}};
   }
 
   util::Result<json> list_events(const httplib::Request& req) {
@@ -419,10 +435,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   engine::OnDemand on_demand(engine, serve);
   events.set_listener([&on_demand] { on_demand.invalidate(); });
   RequestLog request_log(**store, serve.request_log_rows);
+  engine::RequestMetrics request_metrics;
   std::unique_ptr<OpenAiServer> openai;
   std::string openai_note;
   if (!serve.listen.empty()) {
-    openai = std::make_unique<OpenAiServer>(engine, on_demand, request_log, serve);
+    openai = std::make_unique<OpenAiServer>(engine, on_demand, request_log, serve, &request_metrics);
     if (auto st = openai->bind(serve.listen); !st) {
       if (serve.listen_explicit) return st;
       openai_note = ", OpenAI endpoint unavailable: " + st.error().message;
@@ -457,6 +474,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   };
   Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown, recovery, db_problem};
   api.environment = to_json(current_environment(**cfg, ctx.options.simulate_gpu));
+  if (openai) api.endpoint = serve.listen;
   // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
   // workers, and one waiting on a client's idle connection held the shutdown up that long.
   // (Not 0: the same wait applies to a new connection's first request.)
@@ -468,8 +486,19 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   mcp::DaemonMcp mcp(mcp_options);
   mcp.install(unix_server);
   // GET /metrics and GET /v1/events/stream (docs/daemon-protocol.md).
+  // The endpoint's families are in the exposition when the endpoint listens.
+  MetricsAppender endpoint_metrics;
+  if (openai) {
+    endpoint_metrics = [&](std::string& out) {
+      EndpointMetricsInput in;
+      in.requests = request_metrics.snapshot();
+      in.load = on_demand.load();
+      for (const auto& s : engine.config()->services) in.services.push_back(s.id);
+      out += render_endpoint_metrics(in);
+    };
+  }
   const auto install_watch_routes = [&](httplib::Server& svr) {
-    install_metrics_routes(svr, engine, metrics);
+    install_metrics_routes(svr, engine, metrics, endpoint_metrics);
     install_events_stream_routes(svr, **store, events);
   };
   install_watch_routes(unix_server);
@@ -525,7 +554,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     std::lock_guard lock(reload_mutex);
     const std::string fp = infra::config::config_fingerprint(*root);
     auto loaded = infra::config::load_config_or_error(*root);
-    if (loaded) loaded->bundled_example = engine.config().bundled_example;
+    if (loaded) loaded->bundled_example = engine.config()->bundled_example;
     const bool valid = loaded.has_value();
     auto report = engine.reload_config(std::move(loaded));
     if (!report) {

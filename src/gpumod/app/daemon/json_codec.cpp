@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "gpumod/app/cli/render.hpp"
+#include "gpumod/infra/state/state_store.hpp"
 #include "gpumod/util/strings.hpp"
 #include "gpumod/util/table.hpp"
 
@@ -267,6 +268,23 @@ std::string render_switch(const json& sw) {
   }
   out += sw["message"].get<std::string>() + "\n";
   return out;
+}
+
+json to_json(const infra::state::RequestRecord& r) {
+  return json{{"id", r.id},
+              {"ts_ms", r.ts_ms},
+              {"method", r.method},
+              {"path", r.path},
+              {"model", r.model},
+              {"service", r.service_id},
+              {"status", r.status},
+              {"queue_ms", r.queue_ms},
+              {"ttfb_ms", r.ttfb_ms},
+              {"duration_ms", r.duration_ms},
+              {"prompt_tokens", r.prompt_tokens ? json(*r.prompt_tokens) : json(nullptr)},
+              {"completion_tokens", r.completion_tokens ? json(*r.completion_tokens) : json(nullptr)},
+              {"action", r.action},
+              {"error", r.error}};
 }
 
 }  // namespace gpumod::app

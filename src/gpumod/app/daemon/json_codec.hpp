@@ -8,11 +8,17 @@
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/util/result.hpp"
 
+namespace gpumod::infra::state {
+struct RequestRecord;
+}
+
 namespace gpumod::app {
 
 nlohmann::json to_json(const engine::StatusView& v);
 nlohmann::json to_json(const engine::OpResult& r);
 nlohmann::json to_json(const engine::SwitchResult& r);
+// One request the OpenAI-compatible endpoint answered (`gpumod requests --json`, GET /v1/requests).
+nlohmann::json to_json(const infra::state::RequestRecord& r);
 nlohmann::json error_json(const util::Error& e);
 
 // HTTP status for an error code, and back.
