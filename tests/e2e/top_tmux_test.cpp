@@ -1,6 +1,6 @@
 // gpumod top in a real terminal (tmux, 80x24) against the mock servers: the view shows the mode
 // and the services, a mode switch is made from the keyboard (m, down, Enter) and the view and the
-// daemon agree on the new mode; q quits.
+// daemon agree on the new mode; events stored before it opened are shown; q quits.
 #include <random>
 
 #include "e2e/runtime_fixture.hpp"
@@ -53,6 +53,8 @@ TEST_F(TopTmux, SwitchesModeFromTheKeyboard) {
   ASSERT_TRUE(wait_screen("mode: alpha")) << screen();
   EXPECT_THAT(screen(), HasSubstr("> chat"));
   EXPECT_THAT(screen(), HasSubstr("running"));
+  // The switch made before top opened is in its events (the backlog it reads at start).
+  ASSERT_TRUE(wait_screen("now in mode alpha")) << screen();
 
   ASSERT_EQ(tmux({"send-keys", "-t", "top", "m"}).exit_code, 0);
   ASSERT_TRUE(wait_screen("Switch to mode")) << screen();

@@ -95,6 +95,7 @@ Engine::Impl::Impl(core::Config cfg, infra::state::StateStore& st, infra::gpu::G
   }
   drivers[core::DriverKind::docker] = std::make_unique<drivers::DockerDriver>(docker_api);
   for (const auto& svc : config.services) slots.emplace(svc.id, make_slot(svc));
+  published = std::make_shared<const core::Config>(config);
 }
 
 Slot Engine::Impl::make_slot(const core::Service& svc) {
@@ -116,7 +117,10 @@ Engine::Engine(core::Config config, infra::state::StateStore& store, infra::gpu:
 
 Engine::~Engine() = default;
 
-const core::Config& Engine::config() const { return m->config; }
+std::shared_ptr<const core::Config> Engine::config() const {
+  std::lock_guard lock(m->published_mutex);
+  return m->published;
+}
 const EngineSettings& Engine::settings() const { return m->settings; }
 const infra::state::StateStore& Engine::store() const { return m->store; }
 std::filesystem::path Engine::log_path(const std::string& id) const {

@@ -218,7 +218,10 @@ class Engine {
   void health_tick();
 
   std::filesystem::path log_path(const std::string& service_id) const;
-  const core::Config& config() const;
+  // The configuration in force: an immutable snapshot that a live reload replaces (never
+  // changes), so a holder reads one consistent configuration. Hold the pointer while using
+  // anything found in it (`auto cfg = engine.config(); cfg->find_service(id)`).
+  std::shared_ptr<const core::Config> config() const;
   const EngineSettings& settings() const;
   // The state store it records to (measured durations, bench history); itself thread-safe.
   const infra::state::StateStore& store() const;

@@ -99,6 +99,10 @@ struct Engine::Impl {
   // status() holds it shared while it walks the slots; a live reload (reload.cpp) swaps the
   // configuration and the slots holding it exclusively (under the command lock too).
   std::shared_mutex config_mutex;
+  // What Engine::config() hands out: an immutable copy of `config`, replaced (never changed) by a
+  // live reload, so a reader keeps a consistent configuration for as long as it holds it.
+  mutable std::mutex published_mutex;
+  std::shared_ptr<const core::Config> published;
   std::string config_problem;  // why the files on disk were not applied (state_mutex); "" when they were
   std::mutex switch_mutex;
   // Switches requested and not finished, by target: a request for the same target joins.

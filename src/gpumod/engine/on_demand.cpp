@@ -92,6 +92,13 @@ void OnDemand::release(const std::string& service_id) {
   m_cv.notify_all();
 }
 
+std::map<std::string, DemandLoad> OnDemand::load() const {
+  std::lock_guard lock(m_mutex);
+  std::map<std::string, DemandLoad> out;
+  for (const auto& [id, rt] : m_services) out[id] = DemandLoad{rt.in_flight, rt.waiting};
+  return out;
+}
+
 void OnDemand::invalidate() {
   {
     std::lock_guard lock(m_mutex);
@@ -136,7 +143,8 @@ std::expected<ServeLease, DemandError> OnDemand::acquire(const std::string& serv
                                                          const ProgressFn& progress,
                                                          const std::function<bool()>& cancelled,
                                                          DemandOutcome* outcome) {
-  const auto* service = m_engine.config().find_service(service_id);
+  const auto config = m_engine.config();  // held while `service` is used
+  const auto* service = config->find_service(service_id);
   if (service == nullptr) return std::unexpected(DemandError{DemandRefusal::failed, "no service '" + service_id + "'"});
   const auto started = Clock::now();
   {
@@ -176,7 +184,8 @@ std::expected<ServeLease, DemandError> OnDemand::acquire(const std::string& serv
 }
 
 std::expected<std::optional<ServeLease>, DemandError> OnDemand::try_acquire(const std::string& service_id) {
-  const auto* service = m_engine.config().find_service(service_id);
+  const auto config = m_engine.config();  // held while `service` is used
+  const auto* service = config->find_service(service_id);
   if (service == nullptr) return std::unexpected(DemandError{DemandRefusal::failed, "no service '" + service_id + "'"});
   std::lock_guard lock(m_mutex);
   auto& rt = m_services[service_id];
@@ -217,8 +226,14 @@ std::expected<ServeLease, DemandError> OnDemand::change_for(const std::string& s
   const auto say = [&](const std::string& text) {
     if (progress) progress(text);
   };
-  const auto& config = m_engine.config();
-  const core::Service& target = *config.find_service(service_id);
+  // One configuration for the whole change (a live reload may replace the engine's meanwhile).
+  const auto config_snapshot = m_engine.config();
+  const core::Config& config = *config_snapshot;
+  const auto* target_service = config.find_service(service_id);
+  if (target_service == nullptr) {
+    return std::unexpected(DemandError{DemandRefusal::failed, "no service '" + service_id + "' (the configuration changed)"});
+  }
+  const core::Service& target = *target_service;
   while (true) {
     if (cancelled && cancelled()) return std::unexpected(DemandError{DemandRefusal::cancelled, "the client went away"});
     {
@@ -430,7 +445,8 @@ void OnDemand::idle_loop() {
     std::string expired;
     for (const auto& [id, rt] : m_services) {
       if (!rt.serving || rt.in_flight > 0 || rt.waiting > 0 || !rt.last_used) continue;
-      const auto* s = m_engine.config().find_service(id);
+      const auto config = m_engine.config();
+      const auto* s = config->find_service(id);
       if (s == nullptr) continue;
       const auto ttl = s->serving.ttl ? *s->serving.ttl : m_settings.default_ttl.value_or(std::chrono::seconds(0));
       if (ttl.count() <= 0) continue;
@@ -451,18 +467,19 @@ void OnDemand::idle_loop() {
     lock.unlock();
     {
       std::unique_lock change(m_change);
-      const auto* s = m_engine.config().find_service(expired);
+      const auto config = m_engine.config();
+      const auto* s = config->find_service(expired);
       bool all_idle = true;
       {
         std::lock_guard inner(m_mutex);
         for (const auto& [id, rt] : m_services) all_idle = all_idle && rt.in_flight == 0 && rt.waiting == 0;
         all_idle = all_idle && m_services[expired].in_flight == 0;
       }
-      const auto* idle_mode = m_engine.config().find_mode(m_settings.idle_mode);
+      const auto* idle_mode = config->find_mode(m_settings.idle_mode);
       const bool in_idle_mode = idle_mode && std::ranges::find(idle_mode->services, expired) != idle_mode->services.end();
       if (all_idle && idle_mode && !in_idle_mode) {
         (void)m_engine.switch_mode(idle_mode->id, SwitchOptions{});
-      } else if (!in_idle_mode) {
+      } else if (!in_idle_mode && s != nullptr) {  // null: a reload removed it (and stopped it)
         if (s->can_sleep()) {
           const int level = s->sleep_mode == core::SleepMode::l2 ? 2 : 1;
           (void)m_engine.sleep_service(expired, s->sleep_mode == core::SleepMode::router ? std::nullopt : std::optional<int>(level));

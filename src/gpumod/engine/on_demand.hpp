@@ -103,6 +103,12 @@ struct DemandOutcome {
 
 using ProgressFn = std::function<void(std::string_view message)>;
 
+// Requests of one service at a moment (for /metrics): in flight on it, and waiting for a change.
+struct DemandLoad {
+  int in_flight = 0;
+  int waiting = 0;
+};
+
 class OnDemand {
  public:
   using Clock = std::chrono::steady_clock;
@@ -133,6 +139,9 @@ class OnDemand {
   // The upstream of `service_id` died under a request (502): drop its mark and let the health
   // monitor mark it failed and restart it per its policy now (on a short-lived thread).
   void upstream_failed(const std::string& service_id);
+
+  // Requests in flight and waiting, by service (services that never had a request are absent).
+  std::map<std::string, DemandLoad> load() const;
 
   // Changes made on demand so far (starts, wakes, mode switches; evictions not counted).
   std::int64_t swaps() const { return m_swaps.load(); }

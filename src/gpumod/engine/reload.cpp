@@ -95,6 +95,11 @@ util::Result<ReloadReport> Engine::reload_config(util::Result<core::Config> load
     std::unique_lock swap(m->config_mutex);
     std::map<std::string, Slot> slots;
     m->config = std::move(next);
+    {
+      auto published = std::make_shared<const core::Config>(m->config);
+      std::lock_guard lock(m->published_mutex);
+      m->published = std::move(published);
+    }
     for (const auto& svc : m->config.services) {
       auto it = m->slots.find(svc.id);
       const bool changed = std::ranges::find(diff.services_changed, svc.id) != diff.services_changed.end();

@@ -2,8 +2,9 @@
 // event stream (GET /v1/events/stream) and asks for a status refresh on each event; the main
 // thread sleeps in poll(2) on the keyboard and a wake pipe, so nothing is polled on a fixed
 // one-second clock (memory held by processes outside gpumod, which sends no event, is read again
-// every 5 s). Key actions (switch, start, stop, sleep, wake) run on a worker thread so the view
-// keeps following the switch's steps. Drawing is top_view.cpp (a pure function, golden-tested).
+// every 5 s, and so are the endpoint's last requests). At start it shows the last events already
+// stored, then follows the stream after them. Key actions (switch, start, stop, sleep, wake) run
+// on a worker thread so the view keeps following the switch's steps. Drawing is top_view.cpp (a pure function, golden-tested).
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +30,8 @@ using nlohmann::json;
 namespace {
 
 constexpr auto k_status_refresh = std::chrono::seconds(5);
+constexpr int k_event_backlog = 50;
+constexpr int k_requests_shown = 20;
 constexpr std::chrono::milliseconds k_action_timeout{3600 * 1000};
 
 class TopApp {
@@ -56,6 +59,7 @@ class TopApp {
     if (!term) return m_ctx.fail(term.error());
     m_term = std::move(*term);
     refresh_status();
+    read_backlog();
     std::thread(&TopApp::follow, this).detach();  // ends with the process
     loop();
     m_term.reset();  // restore the terminal before anything is printed
@@ -68,18 +72,40 @@ class TopApp {
     (void)!::write(m_wake[1], &b, 1);
   }
 
-  // The event stream; reconnects when the daemon goes away (it may be restarted).
+  // The last events already stored (a switch in progress is followed from its start).
+  void read_backlog() {
+    auto c = DaemonClient::connect_existing();
+    auto r = c ? c->get("/v1/events?latest=1&limit=" + std::to_string(k_event_backlog), std::chrono::seconds(10))
+               : util::Result<json>(std::unexpected(c.error()));
+    if (!r || !r->contains("events") || !(*r)["events"].is_array()) return;
+    std::lock_guard lock(m_mutex);
+    for (const auto& j : (*r)["events"]) apply_event(m_data, event_of(j));
+    m_backlog_read = true;
+  }
+
+  static TopEvent event_of(const json& j) {
+    return TopEvent{j.value("id", std::int64_t{0}), j.value("ts_ms", std::int64_t{0}), j.value("kind", ""),
+                    j.value("service", ""), j.value("mode", ""), j.value("message", "")};
+  }
+
+  // The event stream, after the last event held; reconnects when the daemon goes away (it may
+  // be restarted).
   void follow() {
     auto delay = std::chrono::milliseconds(200);
     while (!m_quit) {
       auto c = DaemonClient::connect_existing();
       util::Status st = c ? util::Status{} : util::Status(std::unexpected(c.error()));
+      std::int64_t after = -1;  // without a backlog: from now on
+      {
+        std::lock_guard lock(m_mutex);
+        if (!m_data.events.empty()) after = m_data.events.back().id;
+        else if (m_backlog_read) after = 0;
+      }
       if (c) {
         st = c->follow_events(
-            -1,
+            after,
             [&](const json& j) {
-              TopEvent e{j.value("id", std::int64_t{0}), j.value("ts_ms", std::int64_t{0}), j.value("kind", ""),
-                         j.value("service", ""), j.value("mode", ""), j.value("message", "")};
+              const TopEvent e = event_of(j);
               {
                 std::lock_guard lock(m_mutex);
                 apply_event(m_data, e);
@@ -107,12 +133,17 @@ class TopApp {
     }
   }
 
+  // The status, and the endpoint's last requests (they send no event: read with the status, on
+  // each event and every k_status_refresh).
   void refresh_status() {
     auto c = DaemonClient::connect_existing();
     auto st = c ? c->get("/v1/status", std::chrono::seconds(30)) : util::Result<json>(std::unexpected(c.error()));
+    auto reqs = st ? c->get("/v1/requests?limit=" + std::to_string(k_requests_shown), std::chrono::seconds(10))
+                   : util::Result<json>(std::unexpected(st.error()));
     std::lock_guard lock(m_mutex);
     if (st) {
       apply_status(m_data, *st);
+      apply_requests(m_data, reqs ? *reqs : json::object());  // an older daemon has no such route
     } else {
       m_data.connected = false;
       m_data.error = st.error().message;
@@ -289,6 +320,7 @@ class TopApp {
   std::mutex m_mutex;
   TopData m_data;
   bool m_need_status = false;
+  bool m_backlog_read = false;
   bool m_busy = false;
   std::string m_busy_label;
   std::atomic<bool> m_quit{false};

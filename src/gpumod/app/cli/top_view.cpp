@@ -1,6 +1,7 @@
 #include "gpumod/app/cli/top_view.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -146,6 +147,29 @@ std::string service_row(const TopService& s, bool selected) {
          pad_left(group_thousands(s.configured_mib), 8);
 }
 
+// 850 -> "850ms", 1500 -> "1.5s", 95000 -> "95s".
+std::string short_ms(std::int64_t ms) {
+  if (ms < 0) return "-";
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms < 10000) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+    return buf;
+  }
+  return std::to_string(ms / 1000) + "s";
+}
+
+// Cut to `n` columns, then padded: a long name never pushes the columns after it.
+std::string column(const std::string& s, std::size_t n) { return fit(s, static_cast<int>(n)); }
+
+std::string request_row(const TopRequest& r) {
+  const auto tok = [](const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
+  return clock_text(r.ts_ms) + " " + column(r.model, 19) + " " + column(r.service.empty() ? "-" : r.service, 19) +
+         " " + pad_left(std::to_string(r.status), 3) + " " + pad_left(short_ms(r.queue_ms), 5) + " " +
+         pad_left(short_ms(r.ttfb_ms), 5) + " " + pad_left(short_ms(r.duration_ms), 5) + " " + tok(r.prompt_tokens) +
+         "/" + tok(r.completion_tokens);
+}
+
 void draw_main(const TopData& d, Canvas& c, int width, int height, int footer) {
   draw_gpus(d, c, width);
   if (!d.config_problem.empty()) c.add("Config not applied (the last valid one runs): " + d.config_problem, LineStyle::bad);
@@ -158,16 +182,33 @@ void draw_main(const TopData& d, Canvas& c, int width, int height, int footer) {
   }
   c.add("");
   c.add("  SERVICE              STATE        PORT     PID  MEASURED  LEARNED   CONFIG", LineStyle::header);
-  // Services take what they need, leaving at least 4 lines for events when there is room.
+  // Services take what they need, leaving at least 4 lines for events (and 3 for requests when
+  // the endpoint listens) when there is room.
+  const bool endpoint = !d.endpoint.empty();
   const int left = height - footer - c.used();
   const int events_min = d.events.empty() ? 0 : std::min<int>(static_cast<int>(d.events.size()) + 2, 6);
-  const int rows = std::max(1, std::min<int>(static_cast<int>(d.services.size()), left - events_min));
+  const int requests_min = endpoint ? 3 : 0;
+  const int rows = std::max(1, std::min<int>(static_cast<int>(d.services.size()), left - events_min - requests_min));
   std::size_t first = 0;
   if (d.selected >= static_cast<std::size_t>(rows)) first = d.selected - static_cast<std::size_t>(rows) + 1;
   if (d.services.empty()) c.add("  (no services configured)", LineStyle::dim);
   for (std::size_t i = first; i < d.services.size() && i < first + static_cast<std::size_t>(rows); ++i) {
     const auto& s = d.services[i];
     c.add(service_row(s, i == d.selected), i == d.selected ? LineStyle::selected : state_style(s.state));
+  }
+  if (endpoint && height - footer - c.used() >= 3) {
+    // The last requests take up to half of what is left, the events the rest.
+    const int free_lines = height - footer - c.used() - 2;
+    const int events_want = d.events.empty() ? 0 : std::min<int>(static_cast<int>(d.events.size()) + 2, free_lines / 2);
+    const int n = std::max(1, std::min<int>(std::max<int>(1, static_cast<int>(d.requests.size())), free_lines - events_want));
+    c.add("");
+    c.add("REQUESTS MODEL               SERVICE             STA QUEUE  TTFB TOTAL TOKENS", LineStyle::header);
+    if (d.requests.empty()) c.add("  (none yet: the OpenAI-compatible endpoint records each one it answers)", LineStyle::dim);
+    const std::size_t shown = std::min<std::size_t>(d.requests.size(), static_cast<std::size_t>(n));
+    for (std::size_t i = d.requests.size() - shown; i < d.requests.size(); ++i) {
+      const auto& r = d.requests[i];
+      c.add(request_row(r), r.status >= 400 ? LineStyle::bad : LineStyle::normal);
+    }
   }
   const int room = height - footer - c.used() - 2;
   if (room > 0 && !d.events.empty()) {
@@ -296,7 +337,31 @@ void apply_status(TopData& d, const json& st) {
   if (d.selected >= d.services.size()) d.selected = d.services.empty() ? 0 : d.services.size() - 1;
 }
 
+void apply_requests(TopData& d, const json& answer) {
+  d.endpoint = answer.contains("endpoint") && answer["endpoint"].is_string() ? answer["endpoint"].get<std::string>() : "";
+  d.requests.clear();
+  if (!answer.contains("requests") || !answer["requests"].is_array()) return;
+  const auto opt = [](const json& j, const char* k) -> std::optional<std::int64_t> {
+    return j.contains(k) && j[k].is_number() ? std::optional<std::int64_t>(j[k].get<std::int64_t>()) : std::nullopt;
+  };
+  for (const auto& r : answer["requests"]) {
+    if (!r.is_object()) continue;
+    TopRequest t;
+    t.ts_ms = r.value("ts_ms", std::int64_t{0});
+    t.model = r.value("model", "");
+    t.service = r.value("service", "");
+    t.status = r.value("status", 0);
+    t.queue_ms = r.value("queue_ms", std::int64_t{0});
+    t.ttfb_ms = r.value("ttfb_ms", std::int64_t{-1});
+    t.duration_ms = r.value("duration_ms", std::int64_t{0});
+    t.prompt_tokens = opt(r, "prompt_tokens");
+    t.completion_tokens = opt(r, "completion_tokens");
+    d.requests.push_back(std::move(t));
+  }
+}
+
 void apply_event(TopData& d, const TopEvent& e, std::size_t keep) {
+  if (e.id > 0 && !d.events.empty() && e.id <= d.events.back().id) return;  // held already (backlog)
   d.events.push_back(e);
   if (d.events.size() > keep) d.events.erase(d.events.begin(), d.events.end() - static_cast<std::ptrdiff_t>(keep));
   if (e.kind == "switch.started") {

@@ -45,6 +45,19 @@ struct TopEvent {
   std::string message;
 };
 
+// A request the OpenAI-compatible endpoint answered (GET /v1/requests).
+struct TopRequest {
+  std::int64_t ts_ms = 0;
+  std::string model;
+  std::string service;  // "" when no configured model was named
+  int status = 0;
+  std::int64_t queue_ms = 0;
+  std::int64_t ttfb_ms = -1;  // -1: no first byte
+  std::int64_t duration_ms = 0;
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> completion_tokens;
+};
+
 // A switch in progress, from its events.
 struct TopSwitch {
   std::string target;
@@ -62,6 +75,8 @@ struct TopData {
   std::vector<TopGpu> gpus;
   std::vector<TopService> services;
   std::vector<TopEvent> events;  // oldest first, the last few
+  std::string endpoint;          // HOST:PORT of the OpenAI-compatible endpoint; "": no panel
+  std::vector<TopRequest> requests;  // oldest first, the last few
   std::optional<TopSwitch> switching;
   std::string config_problem;
   std::string notice;  // the outcome of the last key action
@@ -86,7 +101,10 @@ std::string screen_text(const TopScreen& screen);  // lines joined with "\n", ri
 
 // Collecting helpers (pure).
 void apply_status(TopData& data, const nlohmann::json& status);
-// Adds an event (keeps the last `keep`) and follows a switch's progress.
+// GET /v1/requests's answer: the endpoint's address (null: it does not listen) and its requests.
+void apply_requests(TopData& data, const nlohmann::json& answer);
+// Adds an event (keeps the last `keep`) and follows a switch's progress; an event already held
+// (its id, from the backlog read at start) is not added twice.
 void apply_event(TopData& data, const TopEvent& event, std::size_t keep = 50);
 
 }  // namespace gpumod::app

@@ -31,6 +31,7 @@
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/engine/metrics.hpp"
 #include "gpumod/engine/observer_list.hpp"
+#include "gpumod/engine/request_metrics.hpp"
 #include "gpumod/infra/config/config_loader.hpp"
 #include "gpumod/infra/config/watch.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
@@ -111,6 +112,7 @@ struct Api {
     return config_fingerprint;
   }
   json environment = json::object();        // server binaries and simulated GPU (environment.hpp)
+  std::string endpoint;  // HOST:PORT of the OpenAI-compatible endpoint; "" when it does not listen
 
   // Never waits for the command lock or the recovery (#19 F5/F7).
   void add_liveness(json& j) {
@@ -205,8 +207,8 @@ struct Api {
 
   util::Result<json> logs(const std::string& id, const httplib::Request& req) {
     if (auto st = util::validate_id(id, "service id"); !st) return std::unexpected(st.error());
-    if (!engine.config().find_service(id)) {
-      const auto ids = engine.config().service_ids();
+    if (const auto config = engine.config(); !config->find_service(id)) {
+      const auto ids = config->service_ids();
       return util::fail(util::ErrorCode::not_found, "no service '" + id + "'" + util::did_you_mean(id, ids));
     }
     auto n = query_int(req, "n", 50, 1, 100000);
@@ -243,7 +245,7 @@ struct Api {
     if (!list) return std::unexpected(list.error());
     json arr = json::array();
     for (const auto& r : *list) arr.push_back(to_json(r));
-    return json{{"requests", arr}};
+    return json{{"endpoint", endpoint.empty() ? json(nullptr) : json(endpoint)}, {"requests", arr}};
   }
 
   util::Result<json> list_events(const httplib::Request& req) {
@@ -439,10 +441,11 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   engine::OnDemand on_demand(engine, serve);
   events.set_listener([&on_demand] { on_demand.invalidate(); });
   RequestLog request_log(**store, serve.request_log_rows);
+  engine::RequestMetrics request_metrics;
   std::unique_ptr<OpenAiServer> openai;
   std::string openai_note;
   if (!serve.listen.empty()) {
-    openai = std::make_unique<OpenAiServer>(engine, on_demand, request_log, serve);
+    openai = std::make_unique<OpenAiServer>(engine, on_demand, request_log, serve, &request_metrics);
     if (auto st = openai->bind(serve.listen); !st) {
       if (serve.listen_explicit) return st;
       openai_note = ", OpenAI endpoint unavailable: " + st.error().message;
@@ -477,6 +480,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   };
   Api api{engine, **store, events, (*cfg)->root.string(), fingerprint, shutdown, recovery, db_problem};
   api.environment = to_json(current_environment(**cfg, ctx.options.simulate_gpu));
+  if (openai) api.endpoint = serve.listen;
   // Idle keep-alive connections are closed after 1 s, not httplib's 5 s: its stop() waits for its
   // workers, and one waiting on a client's idle connection held the shutdown up that long.
   // (Not 0: the same wait applies to a new connection's first request.)
@@ -488,8 +492,19 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
   mcp::DaemonMcp mcp(mcp_options);
   mcp.install(unix_server);
   // GET /metrics and GET /v1/events/stream (docs/daemon-protocol.md).
+  // The endpoint's families are in the exposition when the endpoint listens.
+  MetricsAppender endpoint_metrics;
+  if (openai) {
+    endpoint_metrics = [&](std::string& out) {
+      EndpointMetricsInput in;
+      in.requests = request_metrics.snapshot();
+      in.load = on_demand.load();
+      for (const auto& s : engine.config()->services) in.services.push_back(s.id);
+      out += render_endpoint_metrics(in);
+    };
+  }
   const auto install_watch_routes = [&](httplib::Server& svr) {
-    install_metrics_routes(svr, engine, metrics);
+    install_metrics_routes(svr, engine, metrics, endpoint_metrics);
     install_events_stream_routes(svr, **store, events);
   };
   install_watch_routes(unix_server);
@@ -545,7 +560,7 @@ util::Status run_daemon(AppContext& ctx, const DaemonOptions& options) {
     std::lock_guard lock(reload_mutex);
     const std::string fp = infra::config::config_fingerprint(*root);
     auto loaded = infra::config::load_config_or_error(*root);
-    if (loaded) loaded->bundled_example = engine.config().bundled_example;
+    if (loaded) loaded->bundled_example = engine.config()->bundled_example;
     const bool valid = loaded.has_value();
     auto report = engine.reload_config(std::move(loaded));
     if (!report) {

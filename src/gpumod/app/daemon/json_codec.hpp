@@ -17,6 +17,8 @@ namespace gpumod::app {
 nlohmann::json to_json(const engine::StatusView& v);
 nlohmann::json to_json(const engine::OpResult& r);
 nlohmann::json to_json(const engine::SwitchResult& r);
+// One request the OpenAI-compatible endpoint answered (`gpumod requests --json`, GET /v1/requests).
+nlohmann::json to_json(const infra::state::RequestRecord& r);
 nlohmann::json error_json(const util::Error& e);
 // One request of the endpoint's ring (`gpumod requests --json`, GET /v1/requests).
 nlohmann::json to_json(const infra::state::RequestRecord& r);

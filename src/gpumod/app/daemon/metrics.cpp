@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -17,9 +18,14 @@ std::string number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
+  // The shortest text that reads back as the same double (0.005, not 0.0050000000000000001).
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  if (ec != std::errc{}) {
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+  }
+  return std::string(buf, end);
 }
 
 std::string mib_bytes(std::int64_t mib) { return number(static_cast<double>(mib) * k_bytes_per_mib); }
@@ -51,6 +57,21 @@ class Family {
   std::string& m_out;
   std::string m_name;
 };
+
+// The samples of one histogram (its _bucket per bound and +Inf, _sum, _count) under `ls`.
+void histogram_samples(Family& f, const Labels& ls, const engine::Histogram& h) {
+  for (std::size_t i = 0; i < h.bounds.size(); ++i) {
+    Labels with_le = ls;
+    with_le.emplace_back("le", number(h.bounds[i]));
+    const auto n = i < h.cumulative.size() ? h.cumulative[i] : 0;
+    f.sample(with_le, number(static_cast<double>(n)), "_bucket");
+  }
+  Labels inf = ls;
+  inf.emplace_back("le", "+Inf");
+  f.sample(inf, number(static_cast<double>(h.count)), "_bucket");
+  f.sample(ls, number(h.sum), "_sum");
+  f.sample(ls, number(static_cast<double>(h.count)), "_count");
+}
 
 }  // namespace
 
@@ -175,14 +196,7 @@ std::string render_metrics(const MetricsInput& in) {
   {
     Family f(out, "gpumod_switch_duration_seconds", "histogram",
              "Mode switch durations by outcome (done, failed, rolled_back, refused).");
-    for (const auto& [outcome, h] : c.switch_seconds) {
-      for (std::size_t i = 0; i < h.bounds.size(); ++i) {
-        f.sample({{"outcome", outcome}, {"le", number(h.bounds[i])}}, number(static_cast<double>(h.cumulative[i])), "_bucket");
-      }
-      f.sample({{"outcome", outcome}, {"le", "+Inf"}}, number(static_cast<double>(h.count)), "_bucket");
-      f.sample({{"outcome", outcome}}, number(h.sum), "_sum");
-      f.sample({{"outcome", outcome}}, number(static_cast<double>(h.count)), "_count");
-    }
+    for (const auto& [outcome, h] : c.switch_seconds) histogram_samples(f, {{"outcome", outcome}}, h);
   }
   {
     Family f(out, "gpumod_switch_steps_total", "counter", "Mode switch steps by action and outcome (undone/undo_failed: rollback).");
@@ -205,6 +219,63 @@ std::string render_metrics(const MetricsInput& in) {
     for (const auto& r : reasons) {
       const auto it = c.admission_refusals.find(r);
       f.sample({{"reason", r}}, number(it == c.admission_refusals.end() ? 0 : static_cast<double>(it->second)));
+    }
+  }
+  return out;
+}
+
+std::string render_endpoint_metrics(const EndpointMetricsInput& in) {
+  std::string out;
+  const auto& series = in.requests.series;
+  const auto model_service = [](const std::pair<std::string, std::string>& key) {
+    return Labels{{"model", key.first}, {"service", key.second}};
+  };
+  {
+    Family f(out, "gpumod_endpoint_requests_total", "counter",
+             "Requests the OpenAI-compatible endpoint answered, by model, service and HTTP status "
+             "(model and service empty: no configured model was named).");
+    for (const auto& [key, s] : series) {
+      for (const auto& [status, n] : s.by_status) {
+        auto ls = model_service(key);
+        ls.emplace_back("status", std::to_string(status));
+        f.sample(ls, number(static_cast<double>(n)));
+      }
+    }
+  }
+  {
+    // Every configured service, and any other one with requests (a service removed by a reload).
+    std::map<std::string, engine::DemandLoad> load;
+    for (const auto& id : in.services) load[id];
+    for (const auto& [id, l] : in.load) load[id] = l;
+    Family depth(out, "gpumod_endpoint_queue_depth", "gauge",
+                 "Requests waiting for their service to be made to serve (a wake, start, switch or eviction).");
+    for (const auto& [id, l] : load) depth.sample({{"service", id}}, std::to_string(l.waiting));
+    Family flight(out, "gpumod_endpoint_requests_in_flight", "gauge", "Requests being answered by a service now.");
+    for (const auto& [id, l] : load) flight.sample({{"service", id}}, std::to_string(l.in_flight));
+  }
+  {
+    Family f(out, "gpumod_endpoint_queue_wait_seconds", "histogram",
+             "How long answered requests waited for their service to serve (0 when it already served).");
+    for (const auto& [key, s] : series) histogram_samples(f, model_service(key), s.queue_wait_seconds);
+  }
+  {
+    Family f(out, "gpumod_endpoint_time_to_first_byte_seconds", "histogram",
+             "From a request's arrival to the first byte of its service's answer (queue wait included).");
+    for (const auto& [key, s] : series) {
+      if (s.ttfb_seconds.count > 0) histogram_samples(f, model_service(key), s.ttfb_seconds);
+    }
+  }
+  {
+    Family f(out, "gpumod_endpoint_prompt_tokens_total", "counter", "Prompt (input) tokens, from the answers' usage.");
+    for (const auto& [key, s] : series) {
+      if (!key.second.empty()) f.sample(model_service(key), number(static_cast<double>(s.prompt_tokens)));
+    }
+  }
+  {
+    Family f(out, "gpumod_endpoint_completion_tokens_total", "counter",
+             "Completion (output) tokens, from the answers' usage.");
+    for (const auto& [key, s] : series) {
+      if (!key.second.empty()) f.sample(model_service(key), number(static_cast<double>(s.completion_tokens)));
     }
   }
   return out;

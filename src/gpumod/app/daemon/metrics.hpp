@@ -8,10 +8,14 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/engine/metrics.hpp"
+#include "gpumod/engine/on_demand.hpp"
+#include "gpumod/engine/request_metrics.hpp"
 
 namespace httplib {
 class Server;
@@ -31,6 +35,16 @@ struct MetricsInput {
 };
 
 std::string render_metrics(const MetricsInput& in);
+
+// The OpenAI-compatible endpoint's families (docs/daemon-protocol.md): requests by
+// model/service/status, queue depth and requests in flight per service, queue wait and
+// time-to-first-byte histograms, prompt and completion tokens. Pure, like render_metrics.
+struct EndpointMetricsInput {
+  engine::RequestMetricsSnapshot requests;
+  std::map<std::string, engine::DemandLoad> load;  // OnDemand::load()
+  std::vector<std::string> services;               // configured ids (gauges at 0 for the idle)
+};
+std::string render_endpoint_metrics(const EndpointMetricsInput& in);
 
 // Escapes a label value: backslash, double quote and newline (the text format's rules).
 std::string escape_label_value(const std::string& value);

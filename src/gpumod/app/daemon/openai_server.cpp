@@ -16,6 +16,7 @@
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/engine/model_routes.hpp"
 #include "gpumod/engine/on_demand.hpp"
+#include "gpumod/engine/request_metrics.hpp"
 #include "gpumod/infra/http/client.hpp"
 #include "gpumod/infra/http/listen.hpp"
 #include "gpumod/util/strings.hpp"
@@ -188,6 +189,7 @@ struct OpenAiServer::Impl {
   engine::OnDemand& on_demand;
   RequestLog& log;
   core::ServeSettings settings;
+  engine::RequestMetrics* metrics = nullptr;
   engine::ModelRoutes routes;
   httplib::Server server;
   std::string host;
@@ -200,8 +202,8 @@ struct OpenAiServer::Impl {
   std::vector<std::weak_ptr<Pipe>> pipes;  // streams in flight (cancelled at stop)
   std::int64_t created_s = now_epoch_ms() / 1000;
 
-  Impl(engine::Engine& e, engine::OnDemand& od, RequestLog& l, core::ServeSettings s)
-      : engine(e), on_demand(od), log(l), settings(std::move(s)), routes(e.config()) {
+  Impl(engine::Engine& e, engine::OnDemand& od, RequestLog& l, core::ServeSettings s, engine::RequestMetrics* m)
+      : engine(e), on_demand(od), log(l), settings(std::move(s)), metrics(m), routes(*e.config()) {
     infra::http::ClientOptions options;
     options.max_idle_connections = 256;
     // A loopback server whose accept queue is full (llama-server listens with cpp-httplib's
@@ -212,7 +214,7 @@ struct OpenAiServer::Impl {
     // met such a closed connection reached no server and is sent again (inference is stateless).
     options.retry_posts_on_closed_connection = true;
     options.max_body_bytes = 256u * 1024u * 1024u;
-    for (const auto& svc : e.config().services) {
+    for (const auto& svc : e.config()->services) {
       if (svc.port) clients[svc.id] = infra::http::make_tcp_client(e.settings().launch.host, *svc.port, options);
     }
   }
@@ -229,6 +231,7 @@ struct OpenAiServer::Impl {
 
   void finish(infra::state::RequestRecord rec, Clock::time_point started) {
     rec.duration_ms = duration_cast<milliseconds>(Clock::now() - started).count();
+    if (metrics) metrics->observe(rec);
     log.add(std::move(rec));
   }
 
@@ -283,6 +286,7 @@ struct OpenAiServer::Impl {
   }
 
   void list_models(httplib::Response& res) {
+    const auto config = engine.config();
     auto status = engine.status();
     std::map<std::string, const engine::ServiceView*> views;
     if (status) {
@@ -292,7 +296,7 @@ struct OpenAiServer::Impl {
     for (const auto& r : routes.all()) {
       json g = {{"service", r.service_id}, {"kind", r.kind}, {"upstream_model", r.upstream_model}};
       json modes = json::array();
-      for (const auto& m : engine.config().modes) {
+      for (const auto& m : config->modes) {
         if (std::ranges::find(m.services, r.service_id) != m.services.end()) modes.push_back(m.id);
       }
       g["modes"] = modes;
@@ -309,7 +313,7 @@ struct OpenAiServer::Impl {
       } else {
         g["state"] = "unknown";
       }
-      if (const auto* s = engine.config().find_service(r.service_id)) g["pin"] = s->serving.pin;
+      if (const auto* s = config->find_service(r.service_id)) g["pin"] = s->serving.pin;
       data.push_back({{"id", r.name}, {"object", "model"}, {"created", created_s}, {"owned_by", "gpumod"},
                       {"aliases", aliases}, {"gpumod", g}});
     }
@@ -596,8 +600,8 @@ struct OpenAiServer::Impl {
 };
 
 OpenAiServer::OpenAiServer(engine::Engine& engine, engine::OnDemand& on_demand, RequestLog& log,
-                           core::ServeSettings settings)
-    : m(std::make_unique<Impl>(engine, on_demand, log, std::move(settings))) {
+                           core::ServeSettings settings, engine::RequestMetrics* metrics)
+    : m(std::make_unique<Impl>(engine, on_demand, log, std::move(settings), metrics)) {
   m->install();
 }
 

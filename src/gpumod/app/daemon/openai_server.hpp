@@ -21,6 +21,7 @@ class Server;
 namespace gpumod::engine {
 class Engine;
 class OnDemand;
+class RequestMetrics;
 }  // namespace gpumod::engine
 
 namespace gpumod::app {
@@ -29,8 +30,9 @@ class RequestLog;
 
 class OpenAiServer {
  public:
+  // `metrics` (may be null) observes every answered request, as the log records it.
   OpenAiServer(engine::Engine& engine, engine::OnDemand& on_demand, RequestLog& log,
-               core::ServeSettings settings);
+               core::ServeSettings settings, engine::RequestMetrics* metrics = nullptr);
   ~OpenAiServer();
   OpenAiServer(const OpenAiServer&) = delete;
   OpenAiServer& operator=(const OpenAiServer&) = delete;

@@ -126,6 +126,64 @@ TEST_F(TopView, ResizeKeepsTheSelectedServiceVisibleAndLinesFit) {
   EXPECT_EQ(big.lines[0].size(), 120u);
 }
 
+// The bundled example in mode code with the endpoint listening and three requests answered.
+TopData with_requests() {
+  auto d = bundled_in_code();
+  apply_requests(d, nlohmann::json::parse(R"({"endpoint": "127.0.0.1:7979", "requests": [
+    {"ts_ms": 1767225610000, "model": "nemotron-3-nano", "service": "nemotron-3-nano", "status": 200,
+     "queue_ms": 2100, "ttfb_ms": 2180, "duration_ms": 4200, "prompt_tokens": 35, "completion_tokens": 412},
+    {"ts_ms": 1767225612500, "model": "no-such-model", "service": "", "status": 404,
+     "queue_ms": 0, "ttfb_ms": -1, "duration_ms": 0, "prompt_tokens": null, "completion_tokens": null},
+    {"ts_ms": 1767225613000, "model": "qwen3-embedding", "service": "vllm-embedding-code", "status": 200,
+     "queue_ms": 0, "ttfb_ms": 12, "duration_ms": 15, "prompt_tokens": 8, "completion_tokens": 0}]})"));
+  return d;
+}
+
+TEST_F(TopView, LastRequestsWhenTheEndpointListens) {
+  const auto d = with_requests();
+  ASSERT_EQ(d.endpoint, "127.0.0.1:7979");
+  ASSERT_EQ(d.requests.size(), 3u);
+  EXPECT_EQ(d.requests[1].ttfb_ms, -1);
+  EXPECT_FALSE(d.requests[1].prompt_tokens.has_value());
+  const auto screen = draw_top(d, 80, 24);
+  ASSERT_EQ(screen.lines.size(), 24u);
+  for (const auto& l : screen.lines) EXPECT_EQ(l.size(), 80u) << l;
+  const auto text = screen_text(screen);
+  // Every request and the last events fit in 80x24 beside the services.
+  EXPECT_THAT(text, HasSubstr("00:00:10 nemotron-3-nano     nemotron-3-nano     200  2.1s  2.2s  4.2s 35/412"));
+  // A long service name is cut to its column.
+  EXPECT_THAT(text, HasSubstr("00:00:13 qwen3-embedding     vllm-embedding-code 200   0ms  12ms  15ms 8/0"));
+  EXPECT_THAT(text, HasSubstr("switch.done"));
+  EXPECT_THAT(text, HasSubstr("> glm-code"));
+  EXPECT_EQ(compare_golden("top/requests_80x24.txt", text), "");
+  // The refused request is drawn as bad.
+  for (std::size_t i = 0; i < screen.lines.size(); ++i) {
+    if (screen.lines[i].find("no-such-model") != std::string::npos) EXPECT_EQ(screen.styles[i], LineStyle::bad);
+  }
+  // The small terminal keeps the requests' header and the selected service.
+  const auto small = draw_top(d, 60, 12);
+  ASSERT_EQ(small.lines.size(), 12u);
+  EXPECT_EQ(compare_golden("top/requests_60x12.txt", screen_text(small)), "");
+}
+
+TEST_F(TopView, NoRequestsPanelWithoutTheEndpoint) {
+  auto d = with_requests();
+  apply_requests(d, nlohmann::json::parse(R"({"endpoint": null, "requests": []})"));
+  EXPECT_EQ(screen_text(draw_top(d, 80, 24)), screen_text(draw_top(bundled_in_code(), 80, 24)));
+  apply_requests(d, nlohmann::json::parse(R"({"endpoint": "127.0.0.1:7979", "requests": []})"));
+  EXPECT_THAT(screen_text(draw_top(d, 80, 24)), HasSubstr("(none yet"));
+}
+
+TEST_F(TopView, BacklogEventsAreNotAddedTwice) {
+  auto d = bundled_in_code();  // events 1..4 read as the backlog
+  apply_event(d, {4, k_t0 + 2901, "switch.done", "", "code", "now in mode code (2901 ms)"});
+  apply_event(d, {3, k_t0 + 2900, "switch.step", "vllm-embedding-code", "code", "again"});
+  EXPECT_EQ(d.events.size(), 4u);
+  apply_event(d, {5, k_t0 + 5000, "service.slept", "nemotron-3-nano", "", "slept"});
+  ASSERT_EQ(d.events.size(), 5u);
+  EXPECT_EQ(d.events.back().id, 5);
+}
+
 TEST_F(TopView, HelpAndModePicker) {
   auto d = bundled_in_code();
   d.overlay = TopOverlay::help;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "gpumod/infra/state/state_store.hpp"
 #include "support/promtool.hpp"
 
 namespace gpumod::app {
@@ -147,6 +148,88 @@ TEST(Metrics, PassesPromtoolCheck) {
   rec.on_event(ev("service.started", "chat", "start", "done", "", 2500));
   const auto st = two_gpu_status();
   const auto r = test_support::promtool_check_metrics(rendered(rec, &st));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_EQ(r->output, "") << "promtool found problems";
+}
+
+infra::state::RequestRecord request(std::string model, std::string service, int status, std::int64_t queue_ms,
+                                    std::int64_t ttfb_ms, std::optional<std::int64_t> prompt = {},
+                                    std::optional<std::int64_t> completion = {}) {
+  infra::state::RequestRecord r;
+  r.model = std::move(model);
+  r.service_id = std::move(service);
+  r.status = status;
+  r.queue_ms = queue_ms;
+  r.ttfb_ms = ttfb_ms;
+  r.prompt_tokens = prompt;
+  r.completion_tokens = completion;
+  return r;
+}
+
+std::string endpoint_text(const engine::RequestMetrics& m) {
+  EndpointMetricsInput in;
+  in.requests = m.snapshot();
+  in.load = {{"chat", {.in_flight = 2, .waiting = 0}}, {"embed", {.in_flight = 0, .waiting = 3}}};
+  in.services = {"chat", "embed", "idle"};
+  return render_endpoint_metrics(in);
+}
+
+TEST(EndpointMetrics, RequestsByModelServiceStatusWithTokensAndHistograms) {
+  engine::RequestMetrics m;
+  m.observe(request("qwen", "chat", 200, 0, 30, 12, 5));
+  m.observe(request("qwen", "chat", 200, 1500, 1600, 3, 4));
+  m.observe(request("qwen-fast", "chat", 429, 0, -1));
+  const auto text = endpoint_text(m);
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_requests_total{model=\"qwen\",service=\"chat\",status=\"200\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_requests_total{model=\"qwen-fast\",service=\"chat\",status=\"429\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_prompt_tokens_total{model=\"qwen\",service=\"chat\"} 15\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_completion_tokens_total{model=\"qwen\",service=\"chat\"} 9\n"));
+  // Queue wait: one at 0 s, one at 1.5 s (over the 1 s bound, under 2.5 s).
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_queue_wait_seconds_bucket{model=\"qwen\",service=\"chat\",le=\"1\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_queue_wait_seconds_bucket{model=\"qwen\",service=\"chat\",le=\"2.5\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_queue_wait_seconds_sum{model=\"qwen\",service=\"chat\"} 1.5\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_time_to_first_byte_seconds_bucket{model=\"qwen\",service=\"chat\",le=\"0.05\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_time_to_first_byte_seconds_count{model=\"qwen\",service=\"chat\"} 2\n"));
+  // A request with no first byte (refused) has no time-to-first-byte series.
+  EXPECT_THAT(text, Not(HasSubstr("gpumod_endpoint_time_to_first_byte_seconds_count{model=\"qwen-fast\"")));
+  // Gauges of the moment for every configured service.
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_queue_depth{service=\"embed\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_queue_depth{service=\"idle\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_requests_in_flight{service=\"chat\"} 2\n"));
+}
+
+TEST(EndpointMetrics, ClientInputNeverBecomesALabel) {
+  engine::RequestMetrics m;
+  // Unrouted requests (an unknown model, bad JSON) carry what the client sent as their model.
+  for (int i = 0; i < 50; ++i) m.observe(request("made-up-" + std::to_string(i) + "\"}", "", 404, 0, -1));
+  const auto text = endpoint_text(m);
+  EXPECT_THAT(text, Not(HasSubstr("made-up")));
+  EXPECT_THAT(text, HasSubstr("gpumod_endpoint_requests_total{model=\"\",service=\"\",status=\"404\"} 50\n"));
+  EXPECT_EQ(m.snapshot().series.size(), 1u);
+}
+
+TEST(EndpointMetrics, LabelSetsAreBounded) {
+  engine::RequestMetrics m;
+  const auto n = engine::RequestMetrics::k_max_series + 20;
+  for (std::size_t i = 0; i < n; ++i) m.observe(request("m" + std::to_string(i), "svc", 200, 0, 1));
+  const auto snap = m.snapshot();
+  // What did not fit is still counted, under the unrouted set.
+  EXPECT_EQ(snap.series.size(), engine::RequestMetrics::k_max_series + 1);
+  EXPECT_EQ(snap.series.at({"", ""}).by_status.at(200), 20u);
+  std::uint64_t total = 0;
+  for (const auto& [key, s] : snap.series) total += s.by_status.at(200);
+  EXPECT_EQ(total, n);
+}
+
+TEST(EndpointMetrics, PassesPromtoolCheck) {
+  if (test_support::promtool_path().empty()) GTEST_SKIP() << "promtool is not installed (make deps installs Debian's prometheus)";
+  engine::RequestMetrics m;
+  m.observe(request("qwen", "chat", 200, 0, 30, 12, 5));
+  m.observe(request("x", "", 404, 0, -1));
+  engine::MetricsRecorder rec;
+  const auto st = two_gpu_status();
+  const auto r = test_support::promtool_check_metrics(rendered(rec, &st) + endpoint_text(m));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->exit_code, 0) << r->output;
   EXPECT_EQ(r->output, "") << "promtool found problems";
