@@ -2,7 +2,8 @@
 // the daemon holds it) against real gpumod-mock-server processes on a simulated GPU: 2 routers
 // (models_max 1 with 2 mates, models_max 2 with 3 mates), 2 vLLM services and an HTTP app. Each
 // step is a random start/stop/sleep/wake (with or without --evict)/restart/switch, a mock crash
-// (SIGKILL), an outside load into a router (it evicts at models_max) or a health round; after every
+// (SIGKILL), a router killed and restarted by the health monitor, an outside load into a router (it
+// evicts at models_max) or a health round; after every
 // step the invariants below are checked against what the processes and routers say themselves.
 // Seeds are fixed and printed; GPUMOD_RANDOM_SEED=N [GPUMOD_RANDOM_OPS=M] replays one.
 #include <signal.h>
@@ -327,7 +328,29 @@ class RandomSequence : public ::testing::Test {
             std::this_thread::sleep_for(5ms);
           }
         }
-      } else if (roll < 88) {
+      } else if (roll < 87) {
+        // A router killed (SIGKILL by pid), then health rounds until the monitor restarted it
+        // (after its backoff) or decided not to.
+        const std::string rid = rng() % 2 ? "r1" : "r2";
+        op = "router-kill " + rid;
+        int pid = 0;
+        for (const auto& mate : routers.at(rid).mates) {
+          if (const auto* sv = view(*before, mate); sv && sv->pid && alive(sv->pid)) pid = sv->pid;
+        }
+        if (pid > 0) {
+          ::kill(pid, SIGKILL);  // a router this test's engine started
+          for (int k = 0; k < 200 && alive(pid); ++k) std::this_thread::sleep_for(5ms);
+          const auto seen = [&](std::string_view kind) {
+            return std::ranges::any_of(rec.events, [&](const EngineEvent& e) { return e.kind == kind; });
+          };
+          for (int k = 0; k < 80; ++k) {
+            engine.health_tick();
+            if (seen("health.restarted") || seen("health.gave_up") || seen("health.not_restarted")) break;
+            if (k > 0 && !seen("health.restart_scheduled")) break;  // nothing of it to restart
+            std::this_thread::sleep_for(50ms);
+          }
+        }
+      } else if (roll < 91) {
         // A mock crash: SIGKILL of a process gpumod started (a router or a server).
         op = "crash " + id;
         if (const auto* sv = view(*before, id); sv && alive(sv->pid)) ::kill(sv->pid, SIGKILL);
@@ -361,7 +384,7 @@ class RandomSequence : public ::testing::Test {
       }
       // No service of the current mode is unloaded or stopped unless the operation said so.
       const auto in_mode = mode_services(before->current_mode);
-      if (!sw && op.rfind("crash", 0) != 0 && op != "health") {
+      if (!sw && op.rfind("crash", 0) != 0 && op != "health" && !op.starts_with("router-kill")) {
         for (const auto& s : in_mode) {
           if (view(*before, s)->state != ServiceState::running || view(*after, s)->state == ServiceState::running) continue;
           if (id == s && op.find(' ') != std::string::npos && op.substr(op.find(' ') + 1) == s) continue;  // its own op
@@ -381,6 +404,36 @@ class RandomSequence : public ::testing::Test {
         const auto* sv = view(*before, e.service_id);
         EXPECT_FALSE(sv && sv->state == ServiceState::sleeping) << where << ": " << e.service_id << " restarted while asleep ("
                                                                 << sv->reason << ")";
+      }
+      // A dead router is restarted once and loads again only what the current mode wants: after a
+      // health round, a mate that was asleep (evicted or not; "failed" while its router is down)
+      // is not loaded, and a mate loaded by a router restart is of the current mode.
+      if (op == "health" || op.starts_with("router-kill")) {
+        int router_restarts = 0;
+        std::set<int> restarted_ports;
+        for (const auto& e : rec.events) {
+          if (e.kind != "health.restart" || !e.message.starts_with("restarting the router on port ")) continue;
+          ++router_restarts;
+          restarted_ports.insert(std::atoi(e.message.c_str() + std::string_view("restarting the router on port ").size()));
+        }
+        EXPECT_LE(router_restarts, static_cast<int>(routers.size())) << where << ": one restart per router";
+        for (const auto& [rid, info] : routers) {
+          for (const auto& mate : info.mates) {
+            const auto* b = view(*before, mate);
+            const auto* a = view(*after, mate);
+            const bool was_asleep = b->state == ServiceState::sleeping ||
+                                    (b->state == ServiceState::failed && b->reason.find("while asleep") != std::string::npos);
+            if (was_asleep) {
+              EXPECT_NE(a->state, ServiceState::running) << where << ": " << mate << " was asleep (" << b->reason
+                                                         << ") and was loaded by a health round";
+            }
+            if (restarted_ports.contains(info.port) && a->state == ServiceState::running && before->current_mode) {
+              EXPECT_TRUE(mode_services(before->current_mode).contains(mate))
+                  << where << ": the restarted router " << rid << " loaded " << mate << ", not of mode " << *before->current_mode;
+            }
+          }
+        }
+        counts["router-restart"] += router_restarts;
       }
     }
     std::ostringstream mix;

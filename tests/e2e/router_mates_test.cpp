@@ -289,6 +289,201 @@ TEST_P(RouterMates, F2StartOfAMateWithItsRouterDownIsAdmitted) {
   EXPECT_EQ(st["gpu"]["devices"][0]["used_mib"], 15000);
 }
 
+// What the router's log says since `from` (its byte offset): the router processes started and the
+// loads of each model (the mock router logs both, as llama-server does).
+struct RouterLog {
+  int routers_started = 0;
+  std::map<std::string, int> loads;  // model id -> loads
+};
+
+class RouterMatesHealth : public RouterMates {
+ protected:
+  void write_restartable(const std::string& extra) {
+    router_port = test_support::free_loopback_port();
+    std::vector<SwitchPresetSpec> presets;
+    for (const auto& [id, model] : {std::pair{"chat-a", "model-a"}, {"chat-b", "model-b"}, {"chat-c", "model-c"}}) {
+      auto p = mate(id, model, router_port, 4000, models_max());
+      p.restart = "on-failure";
+      presets.push_back(std::move(p));
+    }
+    presets.push_back({.id = "emb", .vram_mib = 2000});
+    auto a = mode_a_mates();
+    a.push_back("emb");
+    write_config(presets, {{"a", a}, {"b", {"chat-b", "emb"}}}, 24000);
+    std::ofstream(config_dir() / "gpumod.yaml", std::ios::app) << extra;
+  }
+  std::filesystem::path router_log() const {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(runner.home())) {
+      const auto name = e.path().filename().string();
+      if (e.is_regular_file() && name.starts_with("router_") && name.ends_with(".log")) return e.path();
+    }
+    return {};
+  }
+  std::size_t log_size() const {
+    const auto p = router_log();
+    return p.empty() ? 0 : std::filesystem::file_size(p);
+  }
+  RouterLog read_log(std::size_t from) const {
+    std::ifstream in(router_log());
+    in.seekg(static_cast<std::streamoff>(from));
+    RouterLog out;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("srv llama_server: router mode") != std::string::npos) ++out.routers_started;
+      const auto at = line.find("srv load_model: loading model '");
+      if (at == std::string::npos) continue;
+      const auto start = at + std::string_view("srv load_model: loading model '").size();
+      ++out.loads[line.substr(start, line.find('\'', start) - start)];
+    }
+    return out;
+  }
+  std::vector<json> events_of(const std::string& kind) const {
+    std::vector<json> out;
+    for (const auto& e : events()) {
+      if (e["kind"] == kind) out.push_back(e);
+    }
+    return out;
+  }
+  // Waits for the health monitor's "health.restarted" (or its giving up) after a router failure.
+  void await_router_restart() {
+    ASSERT_TRUE(wait_until([&] { return !events_of("health.restarted").empty() || !events_of("health.gave_up").empty(); },
+                           30s, 100ms))
+        << gpumod({"events", "--limit", "60"}).out;
+    ASSERT_TRUE(events_of("health.gave_up").empty()) << gpumod({"events", "--limit", "60"}).out;
+  }
+};
+
+// A dead router (killed by pid) is ONE restart of the instance: one restart event naming the
+// router and its mates, one charge to its budget ("restart 1 of 3"), one router process started;
+// it loads again only the mates the current mode wants (chat-a, and chat-c at models_max 2);
+// chat-b, asleep from mode b, stays asleep and is not loaded. Status agrees afterwards.
+TEST_P(RouterMatesHealth, DeadRouterIsRestartedOnceAndReloadsOnlyTheModesMates) {
+  write_restartable("health_interval_ms: 100\n");
+  ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
+  ASSERT_EQ(switch_to("b").first, 0);
+  ASSERT_EQ(switch_to("a").first, 0);
+  ASSERT_EQ(services()["chat-b"]["state"], "sleeping");
+  const int pid = router_pid();
+  const auto from = log_size();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);  // the router this test's gpumod started
+  await_router_restart();
+  const auto restarts = events_of("health.restart");
+  ASSERT_EQ(restarts.size(), 1u) << gpumod({"events", "--limit", "60"}).out;
+  const auto msg = restarts[0]["message"].get<std::string>();
+  EXPECT_NE(msg.find("the router on port " + std::to_string(router_port) + " (chat-a, chat-b, chat-c)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("kept asleep chat-b"), std::string::npos) << msg;
+  const auto scheduled = events_of("health.restart_scheduled");
+  ASSERT_EQ(scheduled.size(), 1u);
+  EXPECT_NE(scheduled[0]["message"].get<std::string>().find("restart 1 of 3"), std::string::npos) << scheduled[0].dump();
+  const auto log = read_log(from);
+  EXPECT_EQ(log.routers_started, 1);
+  std::map<std::string, int> expected;
+  for (const auto& id : mode_a_mates()) expected["model-" + id.substr(5)] = 1;
+  EXPECT_EQ(log.loads, expected) << "only the mode's mates are loaded again, once each";
+  const auto st = status();
+  const auto s = services(st);
+  const int fresh = router_pid();
+  EXPECT_NE(fresh, pid);
+  for (const auto& id : mode_a_mates()) {
+    EXPECT_EQ(s.at(id)["state"], "running") << s.at(id).dump();
+    EXPECT_EQ(s.at(id)["pid"], fresh);
+    EXPECT_EQ(model_status(s.at(id), "model-" + id.substr(5)), "loaded");
+  }
+  EXPECT_EQ(s.at("chat-b")["state"], "sleeping") << s.at("chat-b").dump();
+  EXPECT_EQ(model_status(s.at("chat-a"), "model-b"), "unloaded");
+  EXPECT_EQ(st["current_mode"], "a");
+  EXPECT_TRUE(st["mode_modified"].empty()) << st["mode_modified"].dump();
+}
+
+// After `service wake chat-b --evict` (mode a modified: chat-b woken, a mate of a evicted), a dead
+// router loads again only the mode's mates that were not evicted: the evicted mate stays asleep
+// (evicted), chat-b (outside the mode) is not loaded again.
+TEST_P(RouterMatesHealth, DeadRouterDoesNotReloadAnEvictedMateNorOneOutsideTheMode) {
+  write_restartable("health_interval_ms: 100\n");
+  ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
+  ASSERT_EQ(switch_to("a").first, 0);
+  ASSERT_EQ(gpumod({"service", "wake", "chat-b", "--evict"}).exit_code, 0);
+  auto s = services();
+  std::string evicted;
+  std::vector<std::string> kept;
+  for (const auto& id : mode_a_mates()) {
+    if (s.at(id)["state"] == "sleeping") evicted = id;
+    else kept.push_back(id);
+  }
+  ASSERT_FALSE(evicted.empty());
+  const int pid = router_pid();
+  const auto from = log_size();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);  // the router this test's gpumod started
+  await_router_restart();
+  EXPECT_EQ(events_of("health.restart").size(), 1u);
+  const auto log = read_log(from);
+  EXPECT_EQ(log.routers_started, 1);
+  std::map<std::string, int> expected;
+  for (const auto& id : kept) expected["model-" + id.substr(5)] = 1;
+  EXPECT_EQ(log.loads, expected) << "neither the evicted " << evicted << " nor chat-b is loaded again";
+  const auto st = status();
+  s = services(st);
+  EXPECT_EQ(s.at(evicted)["state"], "sleeping") << s.at(evicted).dump();
+  EXPECT_TRUE(s.at(evicted)["reason"].get<std::string>().starts_with("evicted")) << s.at(evicted).dump();
+  EXPECT_EQ(s.at("chat-b")["state"], "stopped") << s.at("chat-b").dump();
+  for (const auto& id : kept) EXPECT_EQ(s.at(id)["state"], "running") << id;
+  for (const auto& e : events()) {
+    if (e["kind"].get<std::string>().starts_with("health.restart")) {
+      EXPECT_NE(e["service"], evicted) << e.dump();
+    }
+  }
+}
+
+// A hung router (SIGSTOP: alive, answers nothing) is repaired by ONE restart of the instance with
+// every mate it serves in the plan: each one it took down comes back as it was (the mode's mates
+// loaded, chat-b asleep and not loaded).
+TEST_P(RouterMatesHealth, HungRouterIsRestartedWithAllItsMates) {
+  write_restartable("health_interval_ms: 200\n");
+  ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
+  ASSERT_EQ(switch_to("b").first, 0);
+  ASSERT_EQ(switch_to("a").first, 0);
+  const int pid = router_pid();
+  const auto from = log_size();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);  // the router this test's gpumod started
+  await_router_restart();
+  EXPECT_EQ(events_of("health.restart").size(), 1u) << gpumod({"events", "--limit", "60"}).out;
+  const auto log = read_log(from);
+  EXPECT_EQ(log.routers_started, 1);
+  std::map<std::string, int> expected;
+  for (const auto& id : mode_a_mates()) expected["model-" + id.substr(5)] = 1;
+  EXPECT_EQ(log.loads, expected);
+  const auto s = services();
+  EXPECT_FALSE(pid_alive(pid)) << "the hung router was stopped";
+  for (const auto& id : mode_a_mates()) EXPECT_EQ(s.at(id)["state"], "running") << s.at(id).dump();
+  EXPECT_EQ(s.at("chat-b")["state"], "sleeping") << s.at("chat-b").dump();
+}
+
+// Repairing one mate by hand (`service restart chat-a`) while its router hangs restarts the router
+// with all its mates in the plan: chat-c (models_max 2) is loaded again, chat-b stays asleep.
+TEST_P(RouterMatesHealth, RestartOfAMateWithAHungRouterRestoresEveryMate) {
+  write_restartable("health_interval_ms: 600000\n");
+  ASSERT_EQ(gpumod({"daemon", "start"}).exit_code, 0);
+  ASSERT_EQ(switch_to("b").first, 0);
+  ASSERT_EQ(switch_to("a").first, 0);
+  const int pid = router_pid();
+  const auto from = log_size();
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);  // the router this test's gpumod started
+  const auto r = gpumod({"service", "restart", "chat-a"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("restarted"), std::string::npos) << r.out;
+  const auto log = read_log(from);
+  EXPECT_EQ(log.routers_started, 1);
+  std::map<std::string, int> expected;
+  for (const auto& id : mode_a_mates()) expected["model-" + id.substr(5)] = 1;
+  EXPECT_EQ(log.loads, expected);
+  const auto s = services();
+  EXPECT_FALSE(pid_alive(pid));
+  for (const auto& id : mode_a_mates()) EXPECT_EQ(s.at(id)["state"], "running") << s.at(id).dump();
+  EXPECT_EQ(s.at("chat-b")["state"], "sleeping") << s.at("chat-b").dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(ModelsMax, RouterMatesHealth, ::testing::Values(1, 2),
+                         [](const auto& p) { return "models_max_" + std::to_string(p.param); });
+
 INSTANTIATE_TEST_SUITE_P(ModelsMax, RouterMates, ::testing::Values(1, 2),
                          [](const auto& p) { return "models_max_" + std::to_string(p.param); });
 

@@ -37,6 +37,7 @@ struct SwitchPresetSpec {
   std::map<std::string, std::string> unit_vars;
   int port = 0;                                // 0: a free loopback port
   std::string model;                           // vLLM model id (default "org/<id>")
+  std::string restart = "no";                  // restart policy: no, on-failure, always
 };
 
 class SwitchE2E : public ::testing::Test {
@@ -61,7 +62,7 @@ class SwitchE2E : public ::testing::Test {
       ports[p.id] = p.port;
       std::ofstream out(m_config / "presets" / (p.id + ".yaml"));
       out << "id: " << p.id << "\nname: " << p.id << "\ndriver: " << p.driver << "\nport: " << p.port
-          << "\nvram_mb: " << p.vram_mib << "\nstartup_timeout: 20\nstop_timeout: 5\nrestart: \"no\"\n";
+          << "\nvram_mb: " << p.vram_mib << "\nstartup_timeout: 20\nstop_timeout: 5\nrestart: \"" << p.restart << "\"\n";
       if (p.driver == "vllm") out << "model_id: " << (p.model.empty() ? "org/" + p.id : p.model) << "\n";
       if (p.sleep_mode != "none") out << "supports_sleep: true\nsleep_mode: " << p.sleep_mode << "\n";
       if (!p.depends_on.empty()) {

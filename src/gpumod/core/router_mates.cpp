@@ -90,4 +90,27 @@ std::vector<std::string> mode_modifications(const Config& config, const std::str
   return out;
 }
 
+RouterRestartPlan plan_router_restart(const std::vector<MateNow>& mates, const std::set<std::string>& mode_services) {
+  RouterRestartPlan plan;
+  for (const auto& m : mates) {
+    switch (m.state) {
+      case ServiceState::running:
+      case ServiceState::unhealthy:
+      case ServiceState::starting:
+      case ServiceState::loading:
+      case ServiceState::unknown:
+        if (mode_services.empty() || mode_services.contains(m.service_id)) {
+          plan.load.push_back(m.service_id);
+        } else {
+          plan.stop.push_back(m.service_id);
+        }
+        break;
+      case ServiceState::sleeping: plan.asleep.push_back(m.service_id); break;
+      case ServiceState::stopped:
+      case ServiceState::failed: break;
+    }
+  }
+  return plan;
+}
+
 }  // namespace gpumod::core

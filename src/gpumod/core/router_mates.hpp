@@ -64,4 +64,22 @@ struct ServiceNow {
 std::vector<std::string> mode_modifications(const Config& config, const std::string& mode_id,
                                             const std::vector<std::pair<std::string, ServiceNow>>& services);
 
+// A router process to start again (it died, or hangs): which of its mates come back how. A mate
+// running (or on its way, or unhealthy) is loaded again when the current mode wants it (every such
+// mate when `mode_services` is empty: no current mode); one running outside the mode is stopped
+// (its model is not loaded again); an asleep mate, evicted ones included, stays asleep (the
+// router runs, its model unloaded); stopped and failed mates stay so. The router process is
+// started again only when `load` or `asleep` is non-empty.
+struct MateNow {
+  std::string service_id;
+  ServiceState state = ServiceState::stopped;
+};
+struct RouterRestartPlan {
+  std::vector<std::string> load;    // loaded again, in the order given
+  std::vector<std::string> asleep;  // kept asleep
+  std::vector<std::string> stop;    // ran outside the current mode: stopped
+  bool restarts_process() const { return !load.empty() || !asleep.empty(); }
+};
+RouterRestartPlan plan_router_restart(const std::vector<MateNow>& mates, const std::set<std::string>& mode_services);
+
 }  // namespace gpumod::core

@@ -859,7 +859,22 @@ util::Result<OpResult> Engine::Impl::do_restart(Slot& s) {
   const auto t0 = Clock::now();
   if (s.instance_key != s.service->id && instance_alive(s.instance_key) && router_mates_active(s)) {
     // Repairing one mate of a router that serves others is an unload + load of its model; the
-    // router (and the other mates' models) stay.
+    // router (and the other mates' models) stay. A router that does not answer itself is
+    // restarted with every mate it serves in the plan: each one it takes down comes back as it
+    // was (running loaded, asleep asleep).
+    {
+      auto ctx = context(s);
+      if (const auto router = driver(*s.service).observe(*s.service, ctx); !router.healthy) {
+        auto plan = router_restart_plan(s.instance_key, false);
+        std::erase(plan.asleep, s.service->id);
+        std::erase(plan.stop, s.service->id);
+        if (std::ranges::find(plan.load, s.service->id) == plan.load.end()) plan.load.insert(plan.load.begin(), s.service->id);
+        auto r = restart_router(s.instance_key, plan, "repairing " + s.service->id + ": its router does not answer (" +
+                                                          router.reason + ")");
+        if (r) r->service_id = s.service->id;
+        return r;
+      }
+    }
     const auto now = observe(s);
     if (now.state == ServiceState::stopped || now.state == ServiceState::failed || now.state == ServiceState::sleeping) {
       auto r = do_start(s);  // nothing loaded to repair: a load

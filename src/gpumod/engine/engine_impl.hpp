@@ -13,6 +13,7 @@
 #include <shared_mutex>
 
 #include "gpumod/core/restart_policy.hpp"
+#include "gpumod/core/router_mates.hpp"
 #include "gpumod/engine/docker_spawner.hpp"
 #include "gpumod/engine/engine.hpp"
 #include "gpumod/infra/gpu/probe.hpp"
@@ -202,6 +203,32 @@ struct Engine::Impl {
   std::int64_t mate_resident_mib(const Slot& s, const core::GpuSnapshot& snap);
   // Undo of one done step of a failed switch: back to the state before it (F1).
   util::Result<OpResult> undo_step(const core::PlanStep& step);
+  // The health monitor's watch over one router process (health.cpp): a dead or hung router is
+  // ONE restart of the instance, charged once to its own restart budget, however many mates it
+  // serves. Used by the health thread under the command lock.
+  struct RouterWatch {
+    std::unique_ptr<core::RestartTracker> restarts;
+    std::optional<Clock::time_point> restart_due;
+    int health_failures = 0;
+    bool process_dead = false;  // what is repaired: a dead process (else a hung one)
+    std::string why;
+    core::RouterRestartPlan plan;  // decided when the failure was seen
+  };
+  std::map<std::string, RouterWatch> router_watch;  // by instance key
+  RouterWatch& watch_of(const std::string& key, const Slot& lead);
+  // The mates of router instance `key`, by service id.
+  std::vector<std::string> mates_of(const std::string& key);
+  // What comes back after a restart of router `key`: its mates as recorded now; `mode_only`:
+  // only the mates the current mode wants are loaded again (else every one that ran).
+  core::RouterRestartPlan router_restart_plan(const std::string& key, bool mode_only);
+  // Starts router `key` again (stopping it first when it still runs, hung) and brings its mates
+  // back as `plan` says: `load` loaded, `asleep` asleep (router up, model unloaded), `stop`
+  // stopped. Every mate of `load` is tried even when one fails (each one taken down is restored
+  // where it can be); the error names those that could not be.
+  util::Result<OpResult> restart_router(const std::string& key, const core::RouterRestartPlan& plan, const std::string& why);
+  // One health look at the router processes (health.cpp); the keys it dealt with (their mates
+  // are not looked at one by one this tick).
+  std::set<std::string> check_routers(Clock::time_point now);
 
   // --- mode_switch.cpp ---
   util::Result<SwitchResult> run_switch(const std::string& mode_id, const SwitchOptions& options);

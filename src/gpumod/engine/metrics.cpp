@@ -38,7 +38,7 @@ void MetricsRecorder::on_event(const EngineEvent& e) {
   } else if (k == "service.failed") {
     ++service().failures;
   } else if (k == "health.restarted") {
-    ++service().restarts;
+    if (!e.service_id.empty()) ++service().restarts;  // "": a router restarted with no model to load
   } else if (k == "admission.refused") {
     ++m_data.admission_refusals[e.reason.empty() ? "other" : e.reason];
   } else if (k == "switch.started") {

@@ -175,6 +175,105 @@ std::int64_t Engine::Impl::mate_resident_mib(const Slot& s, const core::GpuSnaps
   return std::min(process, s.learned_mib.value_or(s.service->vram_mib));
 }
 
+std::vector<std::string> Engine::Impl::mates_of(const std::string& key) {
+  std::vector<std::string> out;
+  std::lock_guard lock(state_mutex);
+  for (const auto& [id, s] : slots) {
+    if (s.instance_key == key && is_mate(s)) out.push_back(id);
+  }
+  return out;
+}
+
+core::RouterRestartPlan Engine::Impl::router_restart_plan(const std::string& key, bool mode_only) {
+  std::vector<core::MateNow> mates;
+  {
+    std::lock_guard lock(state_mutex);
+    for (const auto& [id, s] : slots) {
+      if (s.instance_key == key && is_mate(s)) mates.push_back({id, s.state});
+    }
+  }
+  return core::plan_router_restart(mates, mode_only ? current_mode_services() : std::set<std::string>{});
+}
+
+util::Result<OpResult> Engine::Impl::restart_router(const std::string& key, const core::RouterRestartPlan& plan,
+                                                    const std::string& why) {
+  const auto t0 = Clock::now();
+  const std::string lead_id = !plan.load.empty() ? plan.load.front() : !plan.asleep.empty() ? plan.asleep.front() : "";
+  if (lead_id.empty()) return util::fail(ErrorCode::invalid_argument, "no mate of the router to bring back");
+  Slot& lead = slot(lead_id);
+  const std::string router = "the router on port " + std::to_string(lead.service->port.value_or(0));
+  if (instance_alive(key)) {  // hung: taken down first, with every mate it serves
+    if (auto st = stop_instance(key, lead.service->stop_timeout); !st) {
+      return util::fail(st.error().code, "restarting " + router + " (" + why + "): " + st.error().message);
+    }
+  }
+  {
+    std::lock_guard lock(state_mutex);
+    instances.erase(key);
+  }
+  for (const auto& id : plan.stop) {
+    Slot& m = slot(id);
+    m.restart_due.reset();
+    set_state(m, ServiceState::stopped, "its router was restarted (" + why + "); not loaded again: not in the current mode");
+  }
+  for (const auto& id : plan.load) {
+    Slot& m = slot(id);
+    m.restart_due.reset();
+    set_state(m, ServiceState::stopped, "its router restarts (" + why + ")");
+  }
+  std::vector<std::string> failed;
+  ErrorCode code = ErrorCode::failed;
+  std::string down;  // why the router process is not up again ("" when it is)
+  if (!plan.load.empty()) {
+    if (auto r = do_start(lead); !r) {
+      failed.push_back(lead_id + " (" + r.error().message + ")");
+      code = r.error().code;
+      if (!instance_alive(key)) down = r.error().message;
+    }
+  } else if (auto st = ensure_router_process(lead); !st) {
+    code = st.error().code;
+    down = st.error().message;
+  }
+  for (const auto& id : plan.load) {
+    if (id == lead_id) continue;
+    Slot& m = slot(id);
+    if (!down.empty()) {
+      set_state(m, ServiceState::failed, "its router could not be restarted: " + down);
+      failed.push_back(id);
+      continue;
+    }
+    if (auto w = do_wake(m); !w) {
+      if (m.state != ServiceState::failed) set_state(m, ServiceState::failed, w.error().message);
+      failed.push_back(id + " (" + w.error().message + ")");
+      if (code == ErrorCode::failed) code = w.error().code;
+    }
+  }
+  for (const auto& id : plan.asleep) {
+    Slot& m = slot(id);
+    if (!down.empty()) {
+      set_state(m, ServiceState::failed, "its router could not be restarted: " + down);
+      continue;
+    }
+    set_state(m, ServiceState::sleeping, m.reason);  // asleep (or evicted) as before: not loaded
+  }
+  if (!down.empty() && !instance_alive(key)) {
+    std::lock_guard lock(state_mutex);
+    instances.erase(key);
+  }
+  if (!failed.empty()) {
+    return util::fail(code, "restarting " + router + " (" + why + "): " +
+                                (down.empty() ? "not loaded again: " + util::join(failed, ", ") : down));
+  }
+  OpResult r{lead_id, "restart", true, plan.load.empty() ? ServiceState::sleeping : ServiceState::running, "", 0};
+  r.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  r.message = router + " restarted (" + why + ")";
+  if (!plan.load.empty()) r.message += "; loaded " + util::join(plan.load, ", ");
+  if (!plan.asleep.empty()) r.message += "; still asleep " + util::join(plan.asleep, ", ");
+  if (!plan.stop.empty()) r.message += "; not loaded again (not in the current mode) " + util::join(plan.stop, ", ");
+  r.message += " in " + std::to_string(r.elapsed_ms) + " ms";
+  return r;
+}
+
 util::Result<OpResult> Engine::Impl::undo_step(const core::PlanStep& step) {
   Slot& s = slot(step.service_id);
   const auto level_before = [&] {

@@ -65,6 +65,27 @@ TEST(RouterMates, UnloadedMateIsEvictedOnlyWhenItWasMeantToRun) {
   EXPECT_EQ(classify_unloaded(ServiceState::loading), UnloadedMate::pending);
 }
 
+// A dead router comes back with the mates the current mode wants loaded; an asleep (or evicted)
+// mate stays asleep, one running outside the mode is stopped, stopped and failed ones stay so.
+TEST(RouterMates, RouterRestartReloadsOnlyWhatTheModeWants) {
+  const std::vector<MateNow> mates{{"chat-a", ServiceState::unhealthy}, {"chat-b", ServiceState::running},
+                                   {"chat-c", ServiceState::sleeping}, {"chat-d", ServiceState::stopped},
+                                   {"chat-e", ServiceState::failed}, {"chat-f", ServiceState::running}};
+  const auto p = plan_router_restart(mates, {"chat-a", "chat-c", "chat-f", "emb"});
+  EXPECT_EQ(p.load, (std::vector<std::string>{"chat-a", "chat-f"}));
+  EXPECT_EQ(p.asleep, std::vector<std::string>{"chat-c"});
+  EXPECT_EQ(p.stop, std::vector<std::string>{"chat-b"});
+  EXPECT_TRUE(p.restarts_process());
+  // No current mode: whatever ran comes back.
+  const auto none = plan_router_restart(mates, {});
+  EXPECT_EQ(none.load, (std::vector<std::string>{"chat-a", "chat-b", "chat-f"}));
+  EXPECT_TRUE(none.stop.empty());
+  // Only a mate outside the mode ran: the router is not started again.
+  const auto outside = plan_router_restart({{"chat-b", ServiceState::running}, {"chat-d", ServiceState::stopped}}, {"chat-a"});
+  EXPECT_FALSE(outside.restarts_process());
+  EXPECT_EQ(outside.stop, std::vector<std::string>{"chat-b"});
+}
+
 Config issue_config() {
   Config c;
   for (const char* id : {"chat-a", "chat-b"}) {
